@@ -1,0 +1,189 @@
+import { z } from 'zod';
+import { parseDuration } from '../domain/duration.js';
+import { parseNetwork } from '../domain/ip.js';
+
+export const JAIL_NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+export const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** Seconds; accepts `30s 10m 1h 1d 1w`, compounds, plain seconds and `-1` (permanent) where allowed. */
+const duration = (opts: { permanent?: boolean } = {}) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const parsed = parseDuration(value);
+    if ('error' in parsed) {
+      ctx.addIssue({ code: 'custom', message: parsed.error });
+      return z.NEVER;
+    }
+    if (parsed.seconds === -1 && !opts.permanent) {
+      ctx.addIssue({ code: 'custom', message: 'a permanent (-1) value is not allowed here' });
+      return z.NEVER;
+    }
+    return parsed.seconds;
+  });
+
+const network = z.string().refine((value) => parseNetwork(value) !== undefined, {
+  message: 'not an IP address or CIDR',
+});
+
+const listen = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[0-9.]+|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT, e.g. 127.0.0.1:9797');
+
+const scope = z.union([
+  z.literal('all'),
+  z.literal('origin'),
+  z.array(z.string().regex(HOST_NAME, 'invalid host name')).min(1),
+]);
+
+const incrementFields = {
+  enabled: z.boolean(),
+  factor: z.number().positive(),
+  multipliers: z.array(z.number().positive()),
+  maxtime: duration(),
+  rndtime: duration(),
+  overalljails: z.boolean(),
+  memory: duration(),
+};
+
+const increment = z.strictObject(incrementFields);
+
+const defaults = z
+  .strictObject({
+    bantime: duration({ permanent: true }).default(600),
+    findtime: duration().default(600),
+    maxretry: z.number().int().min(1).default(5),
+    ignoreip: z.array(network).default(['127.0.0.0/8', '::1']),
+    scope: scope.default('all'),
+    ipv6prefix: z.number().int().min(32).max(128).default(128),
+    increment: z
+      .strictObject({
+        enabled: incrementFields.enabled.default(true),
+        factor: incrementFields.factor.default(1),
+        multipliers: incrementFields.multipliers.default([]),
+        maxtime: incrementFields.maxtime.default(604_800),
+        rndtime: incrementFields.rndtime.default(0),
+        overalljails: incrementFields.overalljails.default(false),
+        memory: incrementFields.memory.default(2_592_000),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+/** Per-jail settings; anything left out comes from `defaults`. */
+const jail = z.strictObject({
+  enabled: z.boolean().default(true),
+  bantime: duration({ permanent: true }).optional(),
+  findtime: duration().optional(),
+  maxretry: z.number().int().min(1).optional(),
+  ignoreip: z.array(network).optional(),
+  scope: scope.optional(),
+  ipv6prefix: z.number().int().min(32).max(128).optional(),
+  increment: increment.partial().optional(),
+  /** LogQL stream selector override for this jail's rule, e.g. `{unit="ssh.service"}`. */
+  selector: z.string().min(2).optional(),
+});
+
+const secret = z.string().min(16, 'secrets must be at least 16 characters');
+
+const webhookAuth = z
+  .strictObject({
+    bearer: secret.optional(),
+    basic: z.strictObject({ username: z.string().min(1), password: secret }).optional(),
+    grafanaHmac: z.strictObject({ secret, maxSkew: duration().default(300) }).optional(),
+  })
+  .refine((auth) => auth.bearer || auth.basic || auth.grafanaHmac, {
+    message: 'configure at least one of bearer, basic or grafanaHmac: the webhook is never open',
+  });
+
+const apiToken = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
+  token: secret,
+  role: z.enum(['read', 'admin']),
+});
+
+export const hostSchema = z.strictObject({
+  name: z.string().regex(HOST_NAME, 'invalid host name'),
+  address: z.string().min(1).max(253),
+  port: z.number().int().min(1).max(65_535).default(22),
+  user: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'invalid user name')
+    .default('lokiban'),
+  privateKey: z.string().optional(),
+  agent: z.string().optional(),
+  hostKey: z.string().optional(),
+  sudo: z.boolean().default(true),
+  backend: z.enum(['nftables', 'ipset', 'firewalld', 'template']).default('nftables'),
+  /** Alert label values that name this host (e.g. `host: web1`); used by scope `origin`. */
+  match: z.record(z.string(), z.string()).default({}),
+});
+
+export const configSchema = z
+  .strictObject({
+    server: z
+      .strictObject({
+        listen: listen.default('127.0.0.1:9797'),
+        bodyLimit: z
+          .number()
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024)
+          .default(1024 * 1024),
+        trustProxy: z.boolean().default(false),
+        /** Addresses of the responder itself; never banned (local interfaces are added automatically). */
+        ownAddresses: z.array(network).default([]),
+      })
+      .prefault({}),
+    store: z
+      .union([
+        z.strictObject({ sqlite: z.string().min(1) }),
+        z.strictObject({ postgres: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL') }),
+      ])
+      .default({ sqlite: './data/lokiban.db' }),
+    auth: z.strictObject({
+      webhook: webhookAuth,
+      api: z.strictObject({ tokens: z.array(apiToken).default([]) }).prefault({}),
+    }),
+    labels: z
+      .strictObject({
+        ip: z.string().regex(LABEL_NAME).default('ip'),
+        jail: z.string().regex(LABEL_NAME).default('jail'),
+        host: z.string().regex(LABEL_NAME).default('host'),
+      })
+      .prefault({}),
+    logging: z
+      .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') })
+      .prefault({}),
+    defaults,
+    jails: z.record(z.string().regex(JAIL_NAME, 'jail names match ^[a-z0-9][a-z0-9_.-]*$'), jail),
+    transport: z.enum(['dry-run', 'ssh', 'local']).default('dry-run'),
+    hosts: z.array(hostSchema).default([]),
+  })
+  .superRefine((config, ctx) => {
+    const names = new Set<string>();
+    config.hosts.forEach((host, index) => {
+      if (names.has(host.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hosts', index, 'name'],
+          message: `duplicate host "${host.name}"`,
+        });
+      }
+      names.add(host.name);
+    });
+    const checkScope = (value: unknown, path: (string | number)[]) => {
+      if (!Array.isArray(value)) return;
+      value.forEach((name, index) => {
+        if (!names.has(name)) {
+          ctx.addIssue({ code: 'custom', path: [...path, index], message: `unknown host "${name}"` });
+        }
+      });
+    };
+    checkScope(config.defaults.scope, ['defaults', 'scope']);
+    for (const [name, settings] of Object.entries(config.jails))
+      checkScope(settings.scope, ['jails', name, 'scope']);
+  });
+
+export type RawConfig = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;
+export type HostConfig = z.output<typeof hostSchema>;

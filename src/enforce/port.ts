@@ -1,0 +1,40 @@
+import type { HostConfig } from '../config/schema.js';
+import type { Family } from '../domain/ip.js';
+
+/** One element to place in a host's ban set. `ip` is canonical (validated) address or CIDR text. */
+export interface BanElement {
+  ip: string;
+  family: Family;
+  jail: string;
+  /** Remaining seconds (≥ 1); null = permanent. */
+  timeoutSeconds: number | null;
+}
+
+/**
+ * A batch for ONE host, applied as one firewall transaction. `add` replaces an existing element
+ * (that is how a ban is extended); `remove` deletes elements and ignores those already gone.
+ */
+export interface EnforcementBatch {
+  add: BanElement[];
+  remove: Array<Pick<BanElement, 'ip' | 'family'>>;
+}
+
+export interface EnforcementResult {
+  /** The exact commands / stdin sent, for dry-run logs and audit. */
+  commands: string[];
+}
+
+/** An element as read back from a host (reconciler input). */
+export interface PresentElement {
+  ip: string;
+  family: Family;
+  /** Remaining seconds; null = no timeout. */
+  timeoutSeconds: number | null;
+}
+
+/** The port every transport+backend pair implements. Errors are thrown with a message naming the host. */
+export interface Enforcer {
+  apply(host: HostConfig, batch: EnforcementBatch): Promise<EnforcementResult>;
+  list(host: HostConfig): Promise<PresentElement[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,138 @@
+import type { JailSettings } from '../config/load.js';
+import type { AlertOutcome, Ban, Offence, Source } from '../domain/types.js';
+
+/**
+ * What the store needs to decide inside its own transaction. The decision itself is the pure
+ * function in domain/decide.ts; each store calls it with the history it read in the same transaction,
+ * so SQLite and Postgres share one set of semantics.
+ */
+export interface DecisionPolicy {
+  jails: Readonly<Record<string, JailSettings>>;
+  /** Host names a ban in `jail` must reach, given the host the offence was seen on. */
+  targetsFor(jail: JailSettings, originHost: string | undefined): string[];
+  now(): number;
+  /** [0,1) — injectable so rndtime is testable. */
+  random(): number;
+}
+
+/** One alert of a webhook batch after validation: either an offence to decide, or an outcome already known. */
+export type BatchItem =
+  | { kind: 'offence'; index: number; offence: Offence }
+  | {
+      kind: 'resolved';
+      index: number;
+      fingerprint: string;
+      startsAt: number;
+      endsAt: number;
+      ip?: string;
+      jail?: string;
+    }
+  | { kind: 'skip'; index: number; outcome: AlertOutcome };
+
+export interface ManualBanRequest {
+  ip: string;
+  jail: string;
+  /** Seconds; -1 permanent; undefined = the jail's bantime with escalation. */
+  duration?: number;
+  actor: string;
+  reason?: string;
+  hosts?: string[];
+}
+
+export interface BanQuery {
+  active?: boolean;
+  jail?: string;
+  ip?: string;
+  host?: string;
+  /** Epoch ms window on createdAt (history). */
+  from?: number;
+  to?: number;
+  limit?: number;
+}
+
+export interface StatsQuery {
+  from: number;
+  to: number;
+  /** Bucket width in ms for the time series. */
+  bucketMs: number;
+}
+
+export interface Stats {
+  series: Array<{ time: number; jail: string; bans: number }>;
+  topIps: Array<{ ip: string; bans: number; lastBanAt: number }>;
+  topPrefixes: Array<{ prefix: string; bans: number }>;
+  perJail: Array<{ jail: string; bans: number; active: number }>;
+  perHost: Array<{ host: string; bans: number; active: number }>;
+}
+
+/** An outbox row: one ban on one host, in the state the firewall must reach. */
+export interface OutboxItem {
+  targetId: number;
+  banId: number;
+  host: string;
+  ip: string;
+  jail: string;
+  desired: 'present' | 'absent';
+  /** Epoch ms; null = permanent. */
+  expiresAt: number | null;
+  /** Bumped on every change to the row; completion only sticks if the version is unchanged. */
+  version: number;
+  attempts: number;
+}
+
+export interface AuditEvent {
+  id: number;
+  at: number;
+  kind: string;
+  actor: string;
+  ip: string | null;
+  jail: string | null;
+  banId: number | null;
+  detail: Record<string, unknown>;
+}
+
+export interface Store {
+  /** Creates or migrates the schema; safe to call from several processes at once. */
+  init(): Promise<void>;
+  close(): Promise<void>;
+  /** Cheap round-trip for /readyz. */
+  ping(): Promise<void>;
+
+  /**
+   * Records a webhook batch in ONE transaction and returns one outcome per item, in index order.
+   * Offence identity is (fingerprint, startsAt): a repeat is `duplicate` and changes nothing, also when
+   * two deliveries race. Throws if nothing could be made durable (the caller answers 5xx).
+   */
+  recordBatch(items: BatchItem[], policy: DecisionPolicy, source: Source): Promise<AlertOutcome[]>;
+  manualBan(request: ManualBanRequest, policy: DecisionPolicy): Promise<Ban>;
+  /** Lifts active bans of `ip` (all jails, or one); their targets become `absent`. History keeps counting. */
+  unban(ip: string, opts: { jail?: string; actor: string; reason?: string; now: number }): Promise<Ban[]>;
+
+  getBan(id: number): Promise<Ban | undefined>;
+  listBans(query: BanQuery, now: number): Promise<Ban[]>;
+  stats(query: StatsQuery, now: number): Promise<Stats>;
+  listAudit(query: { ip?: string; limit?: number; after?: number }): Promise<AuditEvent[]>;
+
+  // Outbox, drained by the dispatcher (enforce/).
+  /** Hosts with pending work whose next attempt is due. */
+  pendingHosts(now: number): Promise<string[]>;
+  claimPending(host: string, limit: number, now: number): Promise<OutboxItem[]>;
+  markApplied(items: ReadonlyArray<Pick<OutboxItem, 'targetId' | 'version'>>, now: number): Promise<void>;
+  markFailed(
+    items: ReadonlyArray<Pick<OutboxItem, 'targetId' | 'version'>>,
+    error: string,
+    nextAttemptAt: number,
+  ): Promise<void>;
+  /** What should be on `host` right now (desired present, not expired): the reconciler's reference. */
+  desiredForHost(
+    host: string,
+    now: number,
+  ): Promise<Array<{ ip: string; jail: string; expiresAt: number | null }>>;
+
+  /**
+   * Time-bounded exclusive lease (dispatcher/reconciler ownership across replicas). Returns true if
+   * `owner` holds `name` until now + ttlMs. SQLite, being single-process, always grants it.
+   */
+  acquireLease(name: string, owner: string, ttlMs: number, now: number): Promise<boolean>;
+  releaseLease(name: string, owner: string): Promise<void>;
+}
