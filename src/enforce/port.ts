@@ -38,3 +38,17 @@ export interface Enforcer {
   list(host: HostConfig): Promise<PresentElement[]>;
   close(): Promise<void>;
 }
+
+/** Live enforcement state of one host, for /api/v1/hosts, `lokiban status` and /metrics. */
+export interface HostStatus {
+  name: string;
+  state: 'up' | 'down' | 'unknown';
+  queueDepth: number;
+  lastError: string | null;
+  lastAppliedAt: number | null;
+  lastReconcile: { at: number; added: number; removed: number; retimed: number } | null;
+}
+
+export interface EnforcementStatus {
+  hosts(): HostStatus[];
+}
