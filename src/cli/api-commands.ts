@@ -3,7 +3,7 @@ import { formatDuration, parseDuration } from '../domain/duration.js';
 import { formatNetwork, parseNetwork } from '../domain/ip.js';
 import { ApiClient, DEFAULT_URL } from './api-client.js';
 import { CliError, type CliIo, EXIT_CONFIG } from './io.js';
-import { renderTable, renderTree } from './table.js';
+import { renderList, renderTable, renderTree } from './table.js';
 
 interface BanJson {
   id: number;
@@ -105,14 +105,9 @@ export function registerApiCommands(program: Command, io: CliIo): void {
       const data = await client.request<{ jails: JailJson[] }>('GET', '/api/v1/jails');
       print(options, data, () =>
         [
-          renderTree('Status', [
-            [
-              'Jails',
-              [
-                ['Number of jail', String(data.jails.length)],
-                ['Jail list', data.jails.map((j) => j.name).join(', ')],
-              ],
-            ],
+          renderList('Status', [
+            ['Number of jail', String(data.jails.length)],
+            ['Jail list', data.jails.map((j) => j.name).join(', ')],
           ]),
           '',
           renderTable(

@@ -25,3 +25,15 @@ export function renderTree(title: string, sections: Array<[string, Array<[string
   });
   return lines.join('\n');
 }
+
+/** fail2ban-client's flat form: `|- key: value`, the last entry with a backquote. */
+export function renderList(title: string, entries: Array<[string, string]>): string {
+  const keyWidth = Math.max(...entries.map(([key]) => key.length)) + 1;
+  return [
+    title,
+    ...entries.map(
+      ([key, value], index) =>
+        `${index === entries.length - 1 ? '`-' : '|-'} ${`${key}:`.padEnd(keyWidth)}\t${value}`,
+    ),
+  ].join('\n');
+}
