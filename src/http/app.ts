@@ -139,7 +139,8 @@ export async function buildApp(
     requestTimeout: 30_000,
     ...fastifyOptions,
   });
+  // Not readied here: the caller may still add hooks (server.ts adds its shutdown hook); inject()
+  // and listen() ready the instance.
   await fastify.register(lokibanApp, options);
-  await fastify.ready();
   return fastify;
 }
