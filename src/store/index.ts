@@ -45,21 +45,21 @@ class DeferredStore implements Store {
   async close(): Promise<void> {
     await this.inner?.close();
   }
-  ping: Store['ping'] = () => this.store.ping();
-  recordBatch: Store['recordBatch'] = (...args) => this.store.recordBatch(...args);
-  manualBan: Store['manualBan'] = (...args) => this.store.manualBan(...args);
-  unban: Store['unban'] = (...args) => this.store.unban(...args);
-  getBan: Store['getBan'] = (...args) => this.store.getBan(...args);
-  listBans: Store['listBans'] = (...args) => this.store.listBans(...args);
-  stats: Store['stats'] = (...args) => this.store.stats(...args);
-  listAudit: Store['listAudit'] = (...args) => this.store.listAudit(...args);
-  pendingHosts: Store['pendingHosts'] = (...args) => this.store.pendingHosts(...args);
-  claimPending: Store['claimPending'] = (...args) => this.store.claimPending(...args);
-  markApplied: Store['markApplied'] = (...args) => this.store.markApplied(...args);
-  markFailed: Store['markFailed'] = (...args) => this.store.markFailed(...args);
-  desiredForHost: Store['desiredForHost'] = (...args) => this.store.desiredForHost(...args);
-  acquireLease: Store['acquireLease'] = (...args) => this.store.acquireLease(...args);
-  releaseLease: Store['releaseLease'] = (...args) => this.store.releaseLease(...args);
+  ping: Store['ping'] = async () => this.store.ping();
+  recordBatch: Store['recordBatch'] = async (...args) => this.store.recordBatch(...args);
+  manualBan: Store['manualBan'] = async (...args) => this.store.manualBan(...args);
+  unban: Store['unban'] = async (...args) => this.store.unban(...args);
+  getBan: Store['getBan'] = async (...args) => this.store.getBan(...args);
+  listBans: Store['listBans'] = async (...args) => this.store.listBans(...args);
+  stats: Store['stats'] = async (...args) => this.store.stats(...args);
+  listAudit: Store['listAudit'] = async (...args) => this.store.listAudit(...args);
+  pendingHosts: Store['pendingHosts'] = async (...args) => this.store.pendingHosts(...args);
+  claimPending: Store['claimPending'] = async (...args) => this.store.claimPending(...args);
+  markApplied: Store['markApplied'] = async (...args) => this.store.markApplied(...args);
+  markFailed: Store['markFailed'] = async (...args) => this.store.markFailed(...args);
+  desiredForHost: Store['desiredForHost'] = async (...args) => this.store.desiredForHost(...args);
+  acquireLease: Store['acquireLease'] = async (...args) => this.store.acquireLease(...args);
+  releaseLease: Store['releaseLease'] = async (...args) => this.store.releaseLease(...args);
 }
 
 /** The store named by the configuration. Call init() before use and close() on shutdown. */
