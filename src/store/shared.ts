@@ -21,8 +21,12 @@ export function lookupCandidates(input: string): string[] {
   return candidates;
 }
 
+const IPV4_ADDRESS = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
+
 /** The /24 (IPv4) or /64 (IPv6) a banned network falls in, for "top prefixes"; wider bans stay as they are. */
 export function prefixKey(ip: string): string {
+  // Fast path for the common case, a stored canonical IPv4 address: stats walk every banned address.
+  if (IPV4_ADDRESS.test(ip)) return `${ip.slice(0, ip.lastIndexOf('.'))}.0/24`;
   const net = parseNetwork(ip);
   if (!net) return ip;
   const width = net.family === 4 ? 24 : 64;
