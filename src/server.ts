@@ -57,17 +57,6 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     await options.onClose?.();
     await store.close();
   });
-  const { host, port } = parseListen(options.listen ?? config.server.listen);
-  try {
-    await app.listen({ host, port });
-  } catch (error) {
-    await app.close();
-    throw error;
-  }
-  const address = app.server.address();
-  const bound = typeof address === 'object' && address ? address : { address: host, port, family: 'IPv4' };
-  const url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
-
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= app.close().then(() => undefined);
@@ -82,6 +71,17 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     });
     app.addHook('onClose', async () => handler.uninstall());
   }
+
+  const { host, port } = parseListen(options.listen ?? config.server.listen);
+  try {
+    await app.listen({ host, port });
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const address = app.server.address();
+  const bound = typeof address === 'object' && address ? address : { address: host, port, family: 'IPv4' };
+  const url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   app.log.info(
     { url, store: 'sqlite' in config.store ? 'sqlite' : 'postgres', transport: config.transport },
     'lokiban listening',

@@ -54,7 +54,10 @@ let t: TestApp;
 let clock: number;
 
 beforeEach(async () => {
-  config = testConfig({ store: `{ sqlite: "${join(dir, `${Math.random().toString(36).slice(2)}.db`)}" }` });
+  config = testConfig({
+    store: `{ sqlite: "${join(dir, `${Math.random().toString(36).slice(2)}.db`)}" }`,
+    bodyLimit: 4 * 1024 * 1024,
+  });
   store = createStore(config.store);
   await store.init();
   clock = Date.parse('2026-11-27T08:00:00Z');
@@ -211,7 +214,7 @@ describe('API → SQLite', () => {
   it('refuses manual bans the rules forbid with 422 and the reason', async () => {
     for (const ip of ['127.0.0.1', '192.0.2.11', '0.0.0.0/0', '10.0.0.0/8']) {
       const response = await api('POST', '/api/v1/bans', { ip, jail: 'sshd' });
-      expect(response.statusCode, ip).toBe(422);
+      expect(response.statusCode, `${ip} ${t.logs.text.slice(-600)}`).toBe(422);
       expect(response.json().message).toMatch(/^refused \(ignored-/);
     }
     expect(await store.listBans({}, clock)).toHaveLength(0);

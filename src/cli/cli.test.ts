@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/helpers/app.js';
 import { ADMIN_TOKEN, READ_TOKEN, testConfig, testConfigYaml } from '../../test/helpers/config.js';
 import { FakeStore } from '../../test/helpers/fake-store.js';
-import type { DecisionPolicy } from '../store/port.js';
+import { buildDecisionPolicy } from '../domain/policy.js';
 import { CliError, type CliIo } from './io.js';
 import { buildProgram } from './program.js';
 import { SECRET_NAMES } from './secrets.js';
@@ -113,13 +113,7 @@ describe('API commands against a listening responder', () => {
   beforeAll(async () => {
     const config = testConfig();
     store = new FakeStore();
-    const hosts = config.hosts.map((host) => host.name);
-    const policy = {
-      jails: config.jails,
-      targetsFor: () => hosts,
-      now: Date.now,
-      random: () => 0,
-    } as unknown as DecisionPolicy;
+    const policy = buildDecisionPolicy(config, { localAddresses: [] });
     t = await buildTestApp({ config, store, policy });
     url = await t.app.listen({ host: '127.0.0.1', port: 0 });
   });

@@ -267,7 +267,7 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
   const jailCounts = async () => {
     const now = context.now();
     const stats = await timed(metrics, 'stats', () =>
-      store.stats({ from: 0, to: now, bucketMs: now + 1 }, now),
+      store.stats({ from: 0, to: now + 1, bucketMs: now + 1 }, now),
     );
     return new Map(stats.perJail.map((row) => [row.jail, row]));
   };
@@ -344,7 +344,8 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
     },
     async (request) => {
       const now = context.now();
-      const to = request.query.to ?? now;
+      // The store counts [from, to): a default `to` of now + 1 includes bans made this millisecond.
+      const to = request.query.to ?? now + 1;
       const from = request.query.from ?? to - 86_400_000;
       if (from > to) throw new HttpError(400, 'querystring.from: must not be after "to"');
       const bucketMs =

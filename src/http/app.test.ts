@@ -11,6 +11,7 @@ import {
 } from '../../test/helpers/config.js';
 import { FakeStore } from '../../test/helpers/fake-store.js';
 import type { Config } from '../config/load.js';
+import { buildDecisionPolicy } from '../domain/policy.js';
 import type { EnforcementStatus } from '../enforce/port.js';
 import type { DecisionPolicy } from '../store/port.js';
 import { grafanaSignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './auth.js';
@@ -19,15 +20,8 @@ const NOW = Date.parse('2026-11-27T08:01:00Z');
 const fixtureText = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 const alertmanagerBody = fixtureText('alertmanager-0.25.json');
 
-/** Targets every configured host, or the origin host when it is one: enough for route tests. */
 function simplePolicy(config: Config): DecisionPolicy {
-  const hosts = config.hosts.map((host) => host.name);
-  return {
-    jails: config.jails,
-    targetsFor: (_jail, origin) => (origin && hosts.includes(origin) ? [origin] : hosts),
-    now: () => NOW,
-    random: () => 0,
-  } as DecisionPolicy;
+  return buildDecisionPolicy(config, { now: () => NOW, random: () => 0, localAddresses: [] });
 }
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });

@@ -13,7 +13,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Config } from '../config/load.js';
 import type { EnforcementStatus } from '../enforce/port.js';
-import type { DecisionPolicy, Store } from '../store/port.js';
+import { BanRefusedError, type DecisionPolicy, type Store } from '../store/port.js';
 import { apiRoutes } from './api-routes.js';
 import { errorBody, HttpError } from './errors.js';
 import { loggerOptions } from './logger.js';
@@ -92,6 +92,9 @@ export const lokibanApp: FastifyPluginAsync<AppOptions> = async (fastify, option
         return `${where}${path ? `.${path}` : ''}: ${issue.message}`;
       });
       return reply.status(400).send(errorBody(400, problems.join('; ')));
+    }
+    if (error instanceof BanRefusedError) {
+      return reply.status(422).send(errorBody(422, `refused (${error.outcome}): ${error.reason}`));
     }
     const status =
       error instanceof HttpError ? error.statusCode : (error as { statusCode?: number }).statusCode;

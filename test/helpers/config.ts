@@ -7,9 +7,11 @@ export const BASIC_PASSWORD = 'basic-password-0123456789';
 export const HMAC_SECRET = 'hmac-secret-0123456789abcdef';
 
 /** A complete configuration as an operator would write it; `extra` YAML is appended verbatim. */
-export function testConfigYaml(options: { store?: string; extra?: string; webhook?: string } = {}): string {
+export function testConfigYaml(
+  options: { store?: string; extra?: string; webhook?: string; bodyLimit?: number } = {},
+): string {
   return `
-server: { listen: "127.0.0.1:0", bodyLimit: 65536 }
+server: { listen: "127.0.0.1:0", bodyLimit: ${options.bodyLimit ?? 65536} }
 store: ${options.store ?? '{ sqlite: ":memory:" }'}
 auth:
   webhook: ${options.webhook ?? `{ bearer: "${WEBHOOK_TOKEN}" }`}
