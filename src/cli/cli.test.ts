@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -100,9 +101,24 @@ describe('lokiban secrets init', () => {
       expect(first.out).not.toContain(values[name]);
     }
     expect(new Set(SECRET_NAMES.map((name) => values[name])).size).toBe(3);
-    const second = await run(['secrets', 'init', '--env-file', file]);
+    const second = await run(['secrets', 'init', file]);
     expect(second.out).toContain('already exists; left unchanged');
     expect(readFileSync(file, 'utf8')).toBe(text);
+    expect((await run(['secrets', 'init'])).code).toBe(2);
+  });
+
+  it('works as the installed binary on this Node, positional form', () => {
+    const file = join(dir, 'bin', 'lokiban.env');
+    const result = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'secrets', 'init', file],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(result.status).toBe(0);
+    expect(result.stdout.trim()).toBe(`created ${file} with ${SECRET_NAMES.join(', ')} (mode 0600)`);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 });
 

@@ -35,15 +35,19 @@ export function initSecretsFile(file: string): boolean {
 export function registerSecretsCommands(program: Command, io: CliIo): void {
   const secrets = program.command('secrets').description('manage the secrets file');
   secrets
-    .command('init')
+    .command('init [file]')
     .description(`create an env file (mode 0600) with random ${SECRET_NAMES.join(', ')}; never overwrites`)
-    .requiredOption('--env-file <file>', 'file to create')
-    .action((options: { envFile: string }) => {
-      const created = initSecretsFile(options.envFile);
+    // Node 20 itself scans every argument for `--env-file` and exits when that file does not exist
+    // yet, before lokiban runs: the positional form works on every Node version.
+    .option('--env-file <file>', 'file to create (Node 20: use the positional form, `secrets init FILE`)')
+    .action((positional: string | undefined, options: { envFile?: string }) => {
+      const file = positional ?? options.envFile;
+      if (!file) throw new CliError('name the file to create: lokiban secrets init FILE', 2);
+      const created = initSecretsFile(file);
       io.out(
         created
-          ? `created ${options.envFile} with ${SECRET_NAMES.join(', ')} (mode 0600)`
-          : `${options.envFile} already exists; left unchanged`,
+          ? `created ${file} with ${SECRET_NAMES.join(', ')} (mode 0600)`
+          : `${file} already exists; left unchanged`,
       );
     });
 }
