@@ -123,15 +123,13 @@ hosts:
     ]);
 
     // 2. The same delivery again and again: every alert a duplicate.
+    const duplicateBody = group([ipFor(1)], startsAt);
     const duplicate = await autocannon({
       url,
       connections: 16,
       duration: 10,
-      method: 'POST',
-      path: '/api/v1/webhook',
-      headers,
-      body: group([ipFor(1)], startsAt),
-    } as autocannon.Options);
+      requests: [{ method: 'POST', path: '/api/v1/webhook', headers, body: duplicateBody }],
+    });
     results.push([
       'single-alert deliveries, duplicates',
       `${Math.round(duplicate.requests.average)}/s (p99 ${duplicate.latency.p99} ms, non-2xx ${duplicate.non2xx}, errors ${duplicate.errors})`,

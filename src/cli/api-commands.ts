@@ -193,7 +193,7 @@ export function registerApiCommands(program: Command, io: CliIo): void {
       options,
       ban,
       () =>
-        `${ban.ip} banned in jail ${ban.jail} ${ban.expiresAt === null ? 'permanently' : `until ${ban.expiresAt} (${remaining(ban.expiresAt, Date.now())})`} on ${hostsCell(ban)}`,
+        `${ban.ip} banned in jail ${ban.jail} ${ban.expiresAt === null ? 'permanently' : `until ${ban.expiresAt} (${remaining(ban.expiresAt, Date.now())})`} ${ban.hosts.length > 0 ? `on ${hostsCell(ban)}` : '(no hosts configured)'}`,
     );
   });
 
