@@ -181,6 +181,11 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
         ]);
       });
 
+      it('accepts an empty batch', async () => {
+        const { policy } = makePolicy();
+        expect(await store.recordBatch([], policy, 'alertmanager')).toEqual([]);
+      });
+
       it('decides a second offence in the same batch against the first one', async () => {
         const { policy } = makePolicy();
         const results = await store.recordBatch(

@@ -144,7 +144,7 @@ function prepare(db: Database.Database) {
       ]
     >(
       `INSERT INTO bans (ip, jail, level, created_at, updated_at, expires_at, offences, source, summary, sample)
-       VALUES (@ip, @jail, @level, @now, @now, @expiresAt, 0, @source, @summary, @sample)`,
+       VALUES (@ip, @jail, @level, @now, @now, @expiresAt, 1, @source, @summary, @sample)`,
     ),
     feedBan: db.prepare<
       [
@@ -538,14 +538,6 @@ export class SqliteStore implements Store {
           sample: args.sample,
         }).lastInsertRowid,
       );
-      s.feedBan.run({
-        id: banId,
-        now,
-        expiresAt: decision.expiresAt,
-        offences: 1,
-        summary: null,
-        sample: null,
-      });
       for (const host of decision.targets) s.insertTarget.run({ banId, host, now });
       this.audit(now, 'ban', args.actor, ip, jail.name, {
         banId,
