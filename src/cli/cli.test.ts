@@ -7,8 +7,9 @@ import { parseEnv } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/helpers/app.js';
 import { ADMIN_TOKEN, READ_TOKEN, testConfig, testConfigYaml } from '../../test/helpers/config.js';
-import { FakeStore } from '../../test/helpers/fake-store.js';
 import { buildDecisionPolicy } from '../domain/policy.js';
+import { createStore } from '../store/index.js';
+import type { Store } from '../store/port.js';
 import { CliError, type CliIo } from './io.js';
 import { buildProgram } from './program.js';
 import { SECRET_NAMES } from './secrets.js';
@@ -122,18 +123,22 @@ describe('lokiban secrets init', () => {
   });
 });
 
-describe('API commands against a listening responder', () => {
+describe('API commands against a listening responder on the SQLite store', () => {
   let t: TestApp;
   let url: string;
-  let store: FakeStore;
+  let store: Store;
   beforeAll(async () => {
     const config = testConfig();
-    store = new FakeStore();
+    store = createStore(config.store);
+    await store.init();
     const policy = buildDecisionPolicy(config, { localAddresses: [] });
     t = await buildTestApp({ config, store, policy });
     url = await t.app.listen({ host: '127.0.0.1', port: 0 });
   });
-  afterAll(() => t.app.close());
+  afterAll(async () => {
+    await t.app.close();
+    await store.close();
+  });
 
   const admin = () => ({ LOKIBAN_URL: url, LOKIBAN_TOKEN: ADMIN_TOKEN });
 
@@ -197,6 +202,14 @@ describe('API commands against a listening responder', () => {
     expect(down.err).toContain(`cannot reach lokiban at http://127.0.0.1:${port}: ECONNREFUSED`);
   });
 
+  it('shows why the responder refuses a ban', async () => {
+    const refused = await run(['ban', '127.0.0.1', '--jail', 'sshd'], admin());
+    expect(refused.code).toBe(1);
+    expect(refused.err).toBe(
+      'error: POST /api/v1/bans failed: HTTP 422: refused (ignored-allowlisted): 127.0.0.1 matches ignoreip 127.0.0.0/8 of jail "sshd"',
+    );
+  });
+
   it('validates arguments before calling the API', async () => {
     const bad = await run(['ban', '1.2.3.4; reboot'], admin());
     expect(bad.code).toBe(2);
@@ -204,6 +217,6 @@ describe('API commands against a listening responder', () => {
     const duration = await run(['ban', '203.0.113.9', '--for', 'forever'], admin());
     expect(duration.code).toBe(2);
     expect(duration.err).toContain('--for: invalid duration "forever"');
-    expect(store.bans.filter((b) => b.ip === '203.0.113.9')).toHaveLength(0);
+    expect(await store.listBans({ ip: '203.0.113.9' }, Date.now())).toHaveLength(0);
   });
 });
