@@ -187,6 +187,24 @@ describe('label validation', () => {
     if (item.kind === 'offence') expect(item.offence.originHost).toBeUndefined();
   });
 
+  it('keeps the rest of a group when one alert carries a huge attacker-chosen label', () => {
+    const payload = webhookPayloadSchema.parse({
+      version: '4',
+      status: 'firing',
+      alerts: [
+        {
+          status: 'firing',
+          labels: { ip: '203.0.113.7', jail: 'sshd', user: 'u'.repeat(50_000) },
+          startsAt: '2026-11-27T08:00:00Z',
+        },
+        { status: 'firing', labels: { ip: '203.0.113.8', jail: 'sshd' }, startsAt: '2026-11-27T08:00:00Z' },
+      ],
+    });
+    const items = toBatchItems(payload, config, { source: 'alertmanager', receivedAt });
+    expect(items.map((item) => item.kind)).toEqual(['offence', 'offence']);
+    if (items[0]!.kind === 'offence') expect(items[0]!.offence.labels.user!.length).toBe(LABEL_VALUE_MAX);
+  });
+
   it('truncates long annotations and labels and strips control characters', () => {
     const item = only(
       { ip: '203.0.113.7', jail: 'sshd', user: 'x'.repeat(5000) },

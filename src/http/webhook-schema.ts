@@ -23,8 +23,10 @@ export const timestamp = z
 /** Go's zero time: what Alertmanager and Grafana send as `endsAt` while an alert is firing. */
 export const GO_ZERO_TIME = '0001-01-01T00:00:00Z';
 
-// Label values are strings in both senders; size limits keep a hostile payload from costing memory later.
-const labelSet = z.record(z.string().max(1024), z.string().max(16_384));
+// Label values are strings in both senders. Their length is not limited here: a label can carry
+// attacker-chosen text from a log line, and one over-long value must not get the whole group (and
+// every other ban in it) refused. bodyLimit bounds the total; alerts.ts truncates what it keeps.
+const labelSet = z.record(z.string(), z.string());
 
 export const webhookAlertSchema = z.looseObject({
   status: z.enum(['firing', 'resolved']),
