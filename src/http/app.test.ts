@@ -93,6 +93,14 @@ describe('POST /api/v1/webhook', () => {
     ]);
   });
 
+  it('warns when Alertmanager truncated the group', async () => {
+    const truncated = JSON.parse(alertmanagerBody);
+    truncated.truncatedAlerts = 12;
+    expect((await deliver(JSON.stringify(truncated))).statusCode).toBe(200);
+    const warning = t.logs.lines.map((line) => JSON.parse(line)).find((line) => line.truncatedAlerts === 12);
+    expect(warning).toMatchObject({ level: 40, msg: expect.stringContaining('max_alerts') });
+  });
+
   it('answers an empty group without touching the store', async () => {
     const response = await deliver(JSON.stringify({ version: '4', status: 'resolved', alerts: [] }));
     expect(response.statusCode).toBe(200);

@@ -84,6 +84,13 @@ export const webhookRoutes: FastifyPluginAsync<{ context: AppContext }> = async 
           }
         }
       }
+      if (payload.truncatedAlerts) {
+        // Alertmanager's max_alerts dropped alerts from this group: they never reach lokiban.
+        request.log.warn(
+          { truncatedAlerts: payload.truncatedAlerts },
+          'the sender truncated this group; remove max_alerts from the webhook receiver',
+        );
+      }
       context.notify(changed);
       metrics.webhookRequests.inc({ outcome: 'accepted' });
       // Counts and the sender only: the payload itself is attacker-influenced and can be large.
