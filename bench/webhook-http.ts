@@ -179,6 +179,13 @@ hosts:
     ]);
     results.push(['active bans (from /metrics)', String(await activeNow())]);
     results.push(['RSS with 100,000 active bans', `${rssMb(server.pid!)} MB`]);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const heapUsed = Number(/lokiban_nodejs_heap_size_used_bytes (\d+)/.exec(metrics)?.[1] ?? 0);
+    const heapTotal = Number(/lokiban_nodejs_heap_size_total_bytes (\d+)/.exec(metrics)?.[1] ?? 0);
+    results.push([
+      'JS heap with 100,000 active bans (used / total)',
+      `${Math.round(heapUsed / 1048576)} MB / ${Math.round(heapTotal / 1048576)} MB`,
+    ]);
 
     console.log(`machine: ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}`);
     for (const [name, value] of results) console.log(`${name.padEnd(50)} ${value}`);
