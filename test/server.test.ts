@@ -149,6 +149,38 @@ describe('lokiban serve (the CLI process)', () => {
     expect(stdout).not.toContain(WEBHOOK_TOKEN);
   });
 
+  it('exits 1 with one clear line when the port is taken', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const { port } = holder.address() as AddressInfo;
+    const configFile = join(dir, 'busy.yaml');
+    writeFileSync(configFile, testConfigYaml({ store: `{ sqlite: "${join(dir, 'busy-cli.db')}" }` }));
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/cli/main.ts',
+        'serve',
+        '--config',
+        configFile,
+        '--listen',
+        `127.0.0.1:${port}`,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    children.push(child);
+    let stderr = '';
+    child.stderr!.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    await new Promise((resolve) => holder.close(resolve));
+    expect(code).toBe(1);
+    expect(stderr.trim()).toMatch(/^error: cannot start: .*EADDRINUSE/);
+    expect(stderr).not.toContain('    at ');
+  });
+
   it('exits 2 naming the problem for an invalid configuration', async () => {
     const configFile = join(dir, 'invalid.yaml');
     writeFileSync(configFile, 'server: { listen: nowhere }\n');

@@ -28,7 +28,13 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       const listen = options.listen ?? io.env.LOKIBAN_LISTEN;
       // Loaded on demand: API commands should not pay for fastify, the store driver and prom-client.
       const { startServer } = await import('../server.js');
-      const server = await startServer(config, { handleSignals: true, ...(listen ? { listen } : {}) });
+      let server: Awaited<ReturnType<typeof startServer>>;
+      try {
+        server = await startServer(config, { handleSignals: true, ...(listen ? { listen } : {}) });
+      } catch (error) {
+        // Port in use, unwritable database directory, unreachable Postgres: one line, not a stack.
+        throw new CliError(`cannot start: ${(error as Error).message}`);
+      }
       io.err(`lokiban listening on ${server.url}`);
     });
 }

@@ -115,7 +115,7 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
   const authorize = (role: Role) => async (request: FastifyRequest) => {
     const result = checkApiAuth(config.auth.api.tokens, request.headers, role);
     if (!result.ok) {
-      request.log.warn({ reason: result.reason }, 'API authentication failed');
+      request.log.warn({ reason: result.reason, client: request.ip }, 'API authentication failed');
       throw new HttpError(result.status, result.status === 401 ? 'authentication required' : result.reason);
     }
     request.principal = result.name;

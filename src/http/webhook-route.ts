@@ -38,7 +38,7 @@ export const webhookRoutes: FastifyPluginAsync<{ context: AppContext }> = async 
       const auth = checkWebhookAuth(config.auth.webhook, request.headers, raw, context.now());
       if (!auth.ok) {
         metrics.webhookRequests.inc({ outcome: 'unauthorized' });
-        request.log.warn({ reason: auth.reason }, 'webhook authentication failed');
+        request.log.warn({ reason: auth.reason, client: request.ip }, 'webhook authentication failed');
         return reply
           .status(401)
           .header('www-authenticate', webhookChallenge(config.auth.webhook))
