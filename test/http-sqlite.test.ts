@@ -226,6 +226,8 @@ describe('API → SQLite', () => {
       await api('GET', '/api/v1/stats?from=2026-11-27T00:00:00Z&bucket=1h', undefined, READ_TOKEN)
     ).json();
     expect(stats.perJail).toEqual([expect.objectContaining({ jail: 'sshd', bans: 2, active: 2 })]);
+    expect(stats.series).toEqual([{ time: '2026-11-27T08:00:00.000Z', jail: 'sshd', bans: 2 }]);
+    expect(stats.topIps[0]).toMatchObject({ bans: 1, lastBanAt: new Date(clock).toISOString() });
     const metrics = (await t.app.inject('/metrics')).body;
     expect(metrics).toContain('lokiban_active_bans{jail="sshd"} 2');
     expect((await t.app.inject('/readyz')).statusCode).toBe(200);

@@ -353,7 +353,12 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
       if ((to - from) / bucketMs > 10_000) {
         throw new HttpError(400, 'querystring.bucket: more than 10000 buckets; use a wider bucket');
       }
-      return timed(metrics, 'stats', () => store.stats({ from, to, bucketMs }, now));
+      const stats = await timed(metrics, 'stats', () => store.stats({ from, to, bucketMs }, now));
+      return {
+        ...stats,
+        series: stats.series.map((point) => ({ ...point, time: iso(point.time) })),
+        topIps: stats.topIps.map((row) => ({ ...row, lastBanAt: iso(row.lastBanAt) })),
+      };
     },
   );
 
