@@ -2,8 +2,19 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import type { Config } from '../src/config/load.js';
 import { buildDecisionPolicy } from '../src/domain/policy.js';
+import {
+  auditSchema,
+  banSchema,
+  bansSchema,
+  hostsSchema,
+  jailSchema,
+  statsSchema,
+  unbanResponseSchema,
+  webhookResponseSchema,
+} from '../src/http/api-schemas.js';
 import { createStore } from '../src/store/index.js';
 import type { Store } from '../src/store/port.js';
 import { buildTestApp, type TestApp } from './helpers/app.js';
@@ -231,5 +242,35 @@ describe('API → SQLite', () => {
     const metrics = (await t.app.inject('/metrics')).body;
     expect(metrics).toContain('lokiban_active_bans{jail="sshd"} 2');
     expect((await t.app.inject('/readyz')).statusCode).toBe(200);
+  });
+
+  it('answers in the shapes the OpenAPI document declares', async () => {
+    const strict = <T extends z.ZodObject>(schema: T) => schema.strict();
+    webhookResponseSchema.strict().parse((await deliver(fixture)).json());
+    const created = (
+      await api('POST', '/api/v1/bans', { ip: '203.0.113.60', jail: 'sshd', reason: 'x' })
+    ).json();
+    strict(banSchema).parse(created);
+    bansSchema.strict().parse((await api('GET', '/api/v1/bans')).json());
+    bansSchema
+      .extend({ ip: z.string() })
+      .strict()
+      .parse((await api('GET', '/api/v1/bans/203.0.113.60')).json());
+    strict(banSchema).parse((await api('GET', `/api/v1/bans/${created.id}`)).json());
+    z.object({ jails: z.array(jailSchema.strict()) })
+      .strict()
+      .parse((await api('GET', '/api/v1/jails')).json());
+    jailSchema
+      .extend({ bans: z.array(banSchema), now: z.string() })
+      .strict()
+      .parse((await api('GET', '/api/v1/jails/sshd')).json());
+    hostsSchema.strict().parse((await api('GET', '/api/v1/hosts')).json());
+    statsSchema.strict().parse((await api('GET', '/api/v1/stats?from=2026-11-26T00:00:00Z&bucket=1h')).json());
+    auditSchema.strict().parse((await api('GET', '/api/v1/audit')).json());
+    unbanResponseSchema.strict().parse((await api('POST', '/api/v1/unban', { ip: '203.0.113.60' })).json());
+    const doc = (await t.app.inject('/api/v1/openapi.json')).json();
+    expect(
+      doc.paths['/api/v1/bans'].get.responses['200'].content['application/json'].schema.properties,
+    ).toHaveProperty('bans');
   });
 });

@@ -6,6 +6,18 @@ import { parseDuration } from '../domain/duration.js';
 import { formatNetwork, parseNetwork } from '../domain/ip.js';
 import type { Ban } from '../domain/types.js';
 import type { AuditEvent, DecisionPolicy } from '../store/port.js';
+import {
+  adminErrors,
+  auditSchema,
+  authErrors,
+  banSchema,
+  bansSchema,
+  errorSchema,
+  hostsSchema,
+  jailSchema,
+  statsSchema,
+  unbanResponseSchema,
+} from './api-schemas.js';
 import type { AppContext } from './app.js';
 import { checkApiAuth, type Role } from './auth.js';
 import { errorBody, HttpError } from './errors.js';
@@ -21,7 +33,11 @@ declare module 'fastify' {
 /** Jail used by manual bans that name none, with the configured defaults (fail2ban has no such jail). */
 export const MANUAL_JAIL = 'manual';
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+function iso(ms: number): string;
+function iso(ms: number | null): string | null;
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
 
 export function banJson(ban: Ban) {
   return {
@@ -140,7 +156,14 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
 
   fastify.get(
     '/bans',
-    { ...read, schema: { querystring: banQuery, security: [{ bearer: [] }] } },
+    {
+      ...read,
+      schema: {
+        querystring: banQuery,
+        response: { 200: bansSchema, ...authErrors },
+        security: [{ bearer: [] }],
+      },
+    },
     async (request) => {
       const { active, ...rest } = request.query;
       const now = context.now();
@@ -158,6 +181,11 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
       schema: {
         params: z.object({ ref: z.string().max(64) }),
         description: 'A ban by numeric id, or the ban history of an IP address / CIDR.',
+        response: {
+          200: z.union([banSchema, bansSchema.extend({ ip: z.string() })]),
+          404: errorSchema,
+          ...authErrors,
+        },
         security: [{ bearer: [] }],
       },
     },
@@ -189,6 +217,7 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
           hosts: z.array(z.string().max(64)).max(1000).optional(),
           reason: reason.optional(),
         }),
+        response: { 201: banSchema, 422: errorSchema, ...adminErrors },
         security: [{ bearer: [] }],
       },
     },
@@ -245,6 +274,7 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
       ...admin,
       schema: {
         body: z.strictObject({ ip: networkField, jail: jailName.optional(), reason: reason.optional() }),
+        response: { 200: unbanResponseSchema, ...adminErrors },
         security: [{ bearer: [] }],
       },
     },
@@ -258,6 +288,7 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
       schema: {
         params: z.object({ ip: networkField }),
         querystring: z.strictObject({ jail: jailName.optional(), reason: reason.optional() }),
+        response: { 200: unbanResponseSchema, ...adminErrors },
         security: [{ bearer: [] }],
       },
     },
@@ -272,22 +303,43 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
     return new Map(stats.perJail.map((row) => [row.jail, row]));
   };
 
-  fastify.get('/jails', { ...read, schema: { security: [{ bearer: [] }] } }, async () => {
-    const counts = await jailCounts();
-    const names = [...Object.keys(config.jails)];
-    if (counts.has(MANUAL_JAIL) && !names.includes(MANUAL_JAIL)) names.push(MANUAL_JAIL);
-    return {
-      jails: names.map((name) => ({
-        ...jailJson(jailsWithManual[name]!),
-        active: counts.get(name)?.active ?? 0,
-        total: counts.get(name)?.bans ?? 0,
-      })),
-    };
-  });
+  fastify.get(
+    '/jails',
+    {
+      ...read,
+      schema: {
+        response: { 200: z.object({ jails: z.array(jailSchema) }), ...authErrors },
+        security: [{ bearer: [] }],
+      },
+    },
+    async () => {
+      const counts = await jailCounts();
+      const names = [...Object.keys(config.jails)];
+      if (counts.has(MANUAL_JAIL) && !names.includes(MANUAL_JAIL)) names.push(MANUAL_JAIL);
+      return {
+        jails: names.map((name) => ({
+          ...jailJson(jailsWithManual[name]!),
+          active: counts.get(name)?.active ?? 0,
+          total: counts.get(name)?.bans ?? 0,
+        })),
+      };
+    },
+  );
 
   fastify.get(
     '/jails/:name',
-    { ...read, schema: { params: z.object({ name: jailName }), security: [{ bearer: [] }] } },
+    {
+      ...read,
+      schema: {
+        params: z.object({ name: jailName }),
+        response: {
+          200: jailSchema.extend({ bans: z.array(banSchema), now: z.string() }),
+          404: errorSchema,
+          ...authErrors,
+        },
+        security: [{ bearer: [] }],
+      },
+    },
     async (request) => {
       const { name } = request.params;
       const jail = Object.hasOwn(jailsWithManual, name) ? jailsWithManual[name] : undefined;
@@ -307,27 +359,31 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
     },
   );
 
-  fastify.get('/hosts', { ...read, schema: { security: [{ bearer: [] }] } }, async () => {
-    const live = new Map((context.enforcement?.hosts() ?? []).map((host) => [host.name, host]));
-    return {
-      transport: config.transport,
-      hosts: config.hosts.map((host) => {
-        const status = live.get(host.name);
-        return {
-          name: host.name,
-          address: host.address,
-          backend: host.backend,
-          state: status?.state ?? 'unknown',
-          queueDepth: status?.queueDepth ?? 0,
-          lastError: status?.lastError ?? null,
-          lastAppliedAt: iso(status?.lastAppliedAt ?? null),
-          lastReconcile: status?.lastReconcile
-            ? { ...status.lastReconcile, at: iso(status.lastReconcile.at) }
-            : null,
-        };
-      }),
-    };
-  });
+  fastify.get(
+    '/hosts',
+    { ...read, schema: { response: { 200: hostsSchema, ...authErrors }, security: [{ bearer: [] }] } },
+    async () => {
+      const live = new Map((context.enforcement?.hosts() ?? []).map((host) => [host.name, host]));
+      return {
+        transport: config.transport,
+        hosts: config.hosts.map((host) => {
+          const status = live.get(host.name);
+          return {
+            name: host.name,
+            address: host.address,
+            backend: host.backend,
+            state: status?.state ?? 'unknown',
+            queueDepth: status?.queueDepth ?? 0,
+            lastError: status?.lastError ?? null,
+            lastAppliedAt: iso(status?.lastAppliedAt ?? null),
+            lastReconcile: status?.lastReconcile
+              ? { ...status.lastReconcile, at: iso(status.lastReconcile.at) }
+              : null,
+          };
+        }),
+      };
+    },
+  );
 
   fastify.get(
     '/stats',
@@ -339,6 +395,7 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
           to: time.optional(),
           bucket: durationField.optional(),
         }),
+        response: { 200: statsSchema, ...authErrors },
         security: [{ bearer: [] }],
       },
     },
@@ -372,6 +429,7 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
           limit: z.coerce.number().int().min(1).max(10_000).default(100),
           after: z.coerce.number().int().min(0).optional(),
         }),
+        response: { 200: auditSchema, ...authErrors },
         security: [{ bearer: [] }],
       },
     },

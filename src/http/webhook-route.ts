@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { AlertOutcome, OutcomeKind } from '../domain/types.js';
 import { toBatchItems } from './alerts.js';
+import { errorSchema, webhookResponseSchema } from './api-schemas.js';
 import type { AppContext } from './app.js';
 import { checkWebhookAuth, webhookChallenge } from './auth.js';
 import { errorBody, formatPath, HttpError } from './errors.js';
@@ -31,6 +32,13 @@ export const webhookRoutes: FastifyPluginAsync<{ context: AppContext }> = async 
         description:
           'Alertmanager (version "4") or Grafana (version "1") webhook; answers per-alert outcomes.',
         security: [{ bearer: [] }, { basic: [] }],
+        response: {
+          200: webhookResponseSchema,
+          400: errorSchema,
+          401: errorSchema,
+          413: errorSchema,
+          500: errorSchema,
+        },
       },
     },
     async (request, reply) => {
