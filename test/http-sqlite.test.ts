@@ -265,7 +265,9 @@ describe('API → SQLite', () => {
       .strict()
       .parse((await api('GET', '/api/v1/jails/sshd')).json());
     hostsSchema.strict().parse((await api('GET', '/api/v1/hosts')).json());
-    statsSchema.strict().parse((await api('GET', '/api/v1/stats?from=2026-11-26T00:00:00Z&bucket=1h')).json());
+    statsSchema
+      .strict()
+      .parse((await api('GET', '/api/v1/stats?from=2026-11-26T00:00:00Z&bucket=1h')).json());
     auditSchema.strict().parse((await api('GET', '/api/v1/audit')).json());
     unbanResponseSchema.strict().parse((await api('POST', '/api/v1/unban', { ip: '203.0.113.60' })).json());
     const doc = (await t.app.inject('/api/v1/openapi.json')).json();
