@@ -1,5 +1,5 @@
 import closeWithGrace from 'close-with-grace';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Config } from './config/load.js';
 import { buildDecisionPolicy } from './domain/policy.js';
 import type { EnforcementStatus } from './enforce/port.js';
@@ -7,17 +7,27 @@ import { buildApp } from './http/app.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/port.js';
 
+/** What a dispatcher running in this process offers the server (src/enforce's Enforcement fits). */
+export interface EnforcementRuntime {
+  status: EnforcementStatus;
+  /** Called after a ban or unban is durable, with the hosts whose firewall must change. */
+  notify(hosts?: readonly string[]): void;
+  start(): void;
+  stop(): Promise<void>;
+}
+
 export interface ServerOptions {
   /** A store to use instead of the one `config.store` names (it must not be initialised yet). */
   store?: Store;
-  enforcement?: EnforcementStatus;
-  onChange?: (hosts: string[]) => void;
+  /**
+   * Creates the enforcement runtime once the store is open and the logger exists. It is started
+   * once the server listens and stopped after the last request is answered, before the store closes.
+   */
+  enforcement?: (context: { store: Store; logger: FastifyBaseLogger }) => EnforcementRuntime;
   /** Overrides `server.listen`, e.g. `0.0.0.0:9797` inside a container. */
   listen?: string;
   /** Install SIGINT/SIGTERM handlers that close the server gracefully (the CLI does; tests do not). */
   handleSignals?: boolean;
-  /** Called before the store closes on shutdown, so a dispatcher can stop first. */
-  onClose?: () => Promise<void>;
 }
 
 export interface RunningServer {
@@ -39,23 +49,34 @@ export function parseListen(listen: string): { host: string; port: number } {
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   const store = options.store ?? createStore(config.store);
   await store.init();
+  // The app is built before the runtime exists (the runtime wants the app's logger); these two
+  // late-bound adapters let the routes reach it once it does.
+  let runtime: EnforcementRuntime | undefined;
   let app: FastifyInstance;
   try {
     app = await buildApp({
       config,
       store,
       policy: buildDecisionPolicy(config),
-      ...(options.enforcement ? { enforcement: options.enforcement } : {}),
-      ...(options.onChange ? { onChange: options.onChange } : {}),
+      ...(options.enforcement
+        ? {
+            enforcement: { hosts: () => runtime?.status.hosts() ?? [] },
+            onChange: (hosts: string[]) => runtime?.notify(hosts),
+          }
+        : {}),
     });
+    runtime = options.enforcement?.({ store, logger: app.log });
   } catch (error) {
     await store.close();
     throw error;
   }
   // Fastify closes in reverse registration order; this runs after in-flight requests are answered.
   app.addHook('onClose', async () => {
-    await options.onClose?.();
-    await store.close();
+    try {
+      await runtime?.stop();
+    } finally {
+      await store.close();
+    }
   });
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -82,6 +103,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const address = app.server.address();
   const bound = typeof address === 'object' && address ? address : { address: host, port, family: 'IPv4' };
   const url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
+  runtime?.start();
   app.log.info(
     { url, store: 'sqlite' in config.store ? 'sqlite' : 'postgres', transport: config.transport },
     'lokiban listening',

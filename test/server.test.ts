@@ -74,6 +74,51 @@ describe('startServer', () => {
     }
   });
 
+  it('runs an enforcement runtime: started after listen, notified after durable bans, stopped before the store closes', async () => {
+    const config = testConfig({ store: `{ sqlite: "${join(dir, 'runtime.db')}" }` });
+    const events: string[] = [];
+    const server = await startServer(config, {
+      listen: '127.0.0.1:0',
+      enforcement: ({ store, logger }) => {
+        expect(typeof logger.info).toBe('function');
+        return {
+          status: {
+            hosts: () => [
+              {
+                name: 'web1',
+                state: 'up',
+                queueDepth: 0,
+                lastError: null,
+                lastAppliedAt: null,
+                lastReconcile: null,
+              },
+            ],
+          },
+          notify: (hosts) => events.push(`notify ${[...(hosts ?? [])].join(',')}`),
+          start: () => events.push('start'),
+          stop: async () => {
+            // The store is still open while the runtime stops: a dispatcher can finish its batch.
+            await store.ping();
+            events.push('stop');
+          },
+        };
+      },
+    });
+    expect(events).toEqual(['start']);
+    expect((await post(server.url, alert('203.0.113.79', new Date().toISOString()))).status).toBe(200);
+    expect(events).toEqual(['start', 'notify web1,web2']);
+    const hosts = await fetch(`${server.url}/api/v1/hosts`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(((await hosts.json()) as { hosts: Array<{ state: string }> }).hosts.map((h) => h.state)).toEqual([
+      'up',
+      'unknown',
+    ]);
+    await server.close();
+    expect(events).toEqual(['start', 'notify web1,web2', 'stop']);
+    await expect(server.store.ping()).rejects.toThrow();
+  });
+
   it('fails clearly when the port is taken, and releases the store', async () => {
     const config = testConfig({ store: `{ sqlite: "${join(dir, 'busy.db')}" }` });
     const holder = await startServer(config, { listen: '127.0.0.1:0' });
