@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerApiCommands } from './api-commands.js';
 import { registerConfigCommands } from './config-commands.js';
@@ -5,7 +6,10 @@ import { type CliIo, processIo } from './io.js';
 import { registerSecretsCommands } from './secrets.js';
 import { registerServeCommand } from './serve.js';
 
-export const VERSION = '0.1.0';
+/** The package version, read from package.json (two levels up from both src/cli and dist/cli). */
+export const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 /**
  * The `lokiban` command tree. Each group registers itself from its own module
