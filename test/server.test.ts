@@ -174,7 +174,7 @@ describe('lokiban serve (the CLI process)', () => {
       stderr += chunk;
     });
     const url = `http://127.0.0.1:${port}`;
-    for (let i = 0; i < 100 && !stderr.includes('listening on'); i++) {
+    for (let i = 0; i < 250 && !stderr.includes('listening on'); i++) {
       if (child.exitCode !== null) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
