@@ -192,7 +192,7 @@ describe('lokiban serve (the CLI process)', () => {
       expect.arrayContaining(['lokiban listening', 'webhook processed', 'shutting down']),
     );
     expect(stdout).not.toContain(WEBHOOK_TOKEN);
-  });
+  }, 60_000);
 
   it('exits 1 with one clear line when the port is taken', async () => {
     const holder = createServer();
