@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { JailSettings } from '../config/load.js';
+import { JAIL_NAME } from '../config/schema.js';
 import { parseDuration } from '../domain/duration.js';
 import { formatNetwork, parseNetwork } from '../domain/ip.js';
 import type { Ban } from '../domain/types.js';
@@ -103,7 +104,7 @@ const networkField = z
     return formatNetwork(net);
   });
 
-const jailName = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/, 'invalid jail name');
+const jailName = z.string().regex(JAIL_NAME, 'invalid jail name');
 const reason = z.string().max(512);
 
 export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (plain, { context }) => {
@@ -138,7 +139,7 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
   };
   const read = { onRequest: authorize('read') };
   const admin = { onRequest: authorize('admin') };
-  // 401 answers carry the challenge; the hook runs before the error handler writes the body.
+  // Every 401 of these routes carries the challenge, including those the error handler writes.
   fastify.addHook('onSend', async (_request, reply, payload) => {
     if (reply.statusCode === 401) reply.header('www-authenticate', 'Bearer realm="lokiban"');
     return payload;
