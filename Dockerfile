@@ -35,6 +35,8 @@ USER lokiban
 # Inside a container the responder must listen on all interfaces to be reachable through -p;
 # LOKIBAN_LISTEN overrides server.listen. Bind the published port to a private address on the host.
 ENV LOKIBAN_LISTEN=0.0.0.0:9797
+# A smaller young generation keeps RSS under 150 MB with 100,000 active bans (bench/webhook-http.md).
+ENV NODE_OPTIONS=--max-semi-space-size=4
 EXPOSE 9797
 VOLUME ["/app/data"]
 # No curl/wget in the image: node itself probes /healthz on the port LOKIBAN_LISTEN names.
