@@ -222,6 +222,22 @@ describe('API → SQLite', () => {
     );
   });
 
+  it('unbanning one IPv6 address lifts the /64 ban that covers it', async () => {
+    const response = await deliver(
+      group([
+        {
+          status: 'firing',
+          labels: { ip: '2001:db8:5:6::77', jail: 'sshd' },
+          startsAt: '2026-11-27T07:59:00Z',
+        },
+      ]),
+    );
+    expect(response.json().results[0]).toMatchObject({ outcome: 'banned', ip: '2001:db8:5:6::/64' });
+    const lifted = await api('DELETE', '/api/v1/bans/2001:db8:5:6::1234');
+    expect(lifted.json().unbanned.map((ban: { ip: string }) => ban.ip)).toEqual(['2001:db8:5:6::/64']);
+    expect(await store.listBans({ active: true }, clock)).toHaveLength(0);
+  });
+
   it('refuses manual bans the rules forbid with 422 and the reason', async () => {
     for (const ip of ['127.0.0.1', '192.0.2.11', '0.0.0.0/0', '10.0.0.0/8']) {
       const response = await api('POST', '/api/v1/bans', { ip, jail: 'sshd' });

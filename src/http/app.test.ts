@@ -146,6 +146,18 @@ describe('POST /api/v1/webhook', () => {
     expect(store.batches).toHaveLength(0);
   });
 
+  it('answers 415 for a body that is not JSON', async () => {
+    const response = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/webhook',
+      headers: { ...bearer(WEBHOOK_TOKEN), 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'version=4',
+    });
+    expect(response.statusCode).toBe(415);
+    expect(response.json().error).toBe('Unsupported Media Type');
+    expect(store.batches).toHaveLength(0);
+  });
+
   it('answers 413 over the body limit', async () => {
     const huge = JSON.parse(alertmanagerBody);
     huge.commonAnnotations = { filler: 'x'.repeat(70_000) };
