@@ -1,4 +1,4 @@
-import { stringify } from 'yaml';
+import { Scalar, stringify } from 'yaml';
 import type { z } from 'zod';
 import type { Config } from '../config/load.js';
 import { defaultsSchema, rulesSchema } from '../config/schema.js';
@@ -158,6 +158,13 @@ export function buildRules(context: RenderContext, format: RenderFormat): Render
   });
 }
 
+/** Long LogQL reads best as a literal block: no YAML quoting or escaping on top of LogQL's own. */
+function literal(text: string): Scalar {
+  const node = new Scalar(text);
+  node.type = Scalar.BLOCK_LITERAL;
+  return node;
+}
+
 function toYaml(value: unknown): string {
   return `${RENDER_HEADER}\n${stringify(value, { lineWidth: 0, minContentWidth: 0 })}`;
 }
@@ -176,7 +183,7 @@ export function renderLoki(context: RenderContext): Map<string, string> {
             rules: [
               {
                 alert: rule.alert,
-                expr: rule.expr,
+                expr: literal(rule.expr),
                 labels: rule.labels,
                 annotations: rule.annotations,
               },
@@ -208,7 +215,7 @@ export function renderGrafana(context: RenderContext): Map<string, string> {
             queryType: 'instant',
             relativeTimeRange: { from: rule.findtime, to: 0 },
             datasourceUid: g.datasourceUid,
-            model: { refId: 'A', expr: rule.expr, queryType: 'instant', editorMode: 'code' },
+            model: { refId: 'A', expr: literal(rule.expr), queryType: 'instant', editorMode: 'code' },
           },
           {
             // The threshold lives in the LogQL (one source of truth with the Loki ruler); every series

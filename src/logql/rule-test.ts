@@ -40,7 +40,11 @@ const grafanaFileSchema = z.object({
           title: z.string(),
           condition: z.string(),
           data: z.array(
-            z.object({ refId: z.string(), datasourceUid: z.string(), model: z.record(z.string(), z.unknown()) }),
+            z.object({
+              refId: z.string(),
+              datasourceUid: z.string(),
+              model: z.record(z.string(), z.unknown()),
+            }),
           ),
           labels: z.record(z.string(), z.string()).default({}),
         }),
@@ -72,7 +76,11 @@ export function rulesFromGrafanaFile(text: string, source: string, jailLabel = '
     group.rules.map((rule) => {
       const condition = rule.data.find((d) => d.refId === rule.condition);
       const model = condition?.model as
-        | { type?: string; expression?: string; conditions?: { evaluator?: { type?: string; params?: number[] } }[] }
+        | {
+            type?: string;
+            expression?: string;
+            conditions?: { evaluator?: { type?: string; params?: number[] } }[];
+          }
         | undefined;
       const evaluator = model?.conditions?.[0]?.evaluator;
       if (
@@ -81,7 +89,9 @@ export function rulesFromGrafanaFile(text: string, source: string, jailLabel = '
         evaluator.params?.[0] !== 0 ||
         model.conditions?.length !== 1
       ) {
-        throw new Error(`${source}: rule ${rule.title}: condition ${rule.condition} must be a "> 0" threshold`);
+        throw new Error(
+          `${source}: rule ${rule.title}: condition ${rule.condition} must be a "> 0" threshold`,
+        );
       }
       const query = rule.data.find((d) => d.refId === model.expression);
       const expr = query?.model.expr;
@@ -160,7 +170,9 @@ export interface TestResult {
 }
 
 function defaultStreamLabels(compiled: CompiledQuery): Record<string, string> {
-  return Object.fromEntries(compiled.query.selector.filter((m) => m.op === '=').map((m) => [m.name, m.value]));
+  return Object.fromEntries(
+    compiled.query.selector.filter((m) => m.op === '=').map((m) => [m.name, m.value]),
+  );
 }
 
 function formatLabels(labels: Labels): string {
@@ -210,8 +222,14 @@ export function runJailTest(
     const samples = compiled.evaluate(entries, evaluation.at);
     const actual = samples.map((sample) => {
       const seriesJail = sample.labels[names.jail];
-      if (seriesJail !== undefined && rule.labels[names.jail] !== undefined && seriesJail !== rule.labels[names.jail]) {
-        failures.push(`series ${names.jail}="${seriesJail}" is overridden by the rule label "${rule.labels[names.jail]}"`);
+      if (
+        seriesJail !== undefined &&
+        rule.labels[names.jail] !== undefined &&
+        seriesJail !== rule.labels[names.jail]
+      ) {
+        failures.push(
+          `series ${names.jail}="${seriesJail}" is overridden by the rule label "${rule.labels[names.jail]}"`,
+        );
       }
       const merged = { ...sample.labels, ...rule.labels };
       return {
