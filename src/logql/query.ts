@@ -148,7 +148,7 @@ export function parseRuleQuery(query: string): RuleQuery {
   if (!selectorNode) unsupported(logRange!, 'expected a stream selector');
   const matcher = (node: SyntaxNode): LabelMatcher => {
     const [nameNode, opNodeM, valueNode] = children(node);
-    if (!nameNode || !opNodeM || !valueNode || valueNode.name !== 'String') unsupported(node, 'matcher');
+    if (!nameNode || !opNodeM || valueNode?.name !== 'String') unsupported(node, 'matcher');
     return { name: text(nameNode!), op: text(opNodeM!) as MatchOp, value: decodeString(text(valueNode!)) };
   };
   const matchersNode = child(selectorNode!, 'Matchers');
@@ -207,7 +207,7 @@ export function parseRuleQuery(query: string): RuleQuery {
       const formats = flatten(child(labelFormat, 'LabelsFormat')!, 'LabelsFormat', 'LabelFormatMatcher');
       for (const format of formats) {
         const [nameNode, , valueNode] = children(format);
-        if (!valueNode || valueNode.name !== 'String') unsupported(format, 'label_format renames');
+        if (valueNode?.name !== 'String') unsupported(format, 'label_format renames');
         const value = decodeString(text(valueNode!));
         // A Go template would be evaluated per line by Loki; rules only ever set a constant.
         if (value.includes('{{')) unsupported(format, 'label_format templates');

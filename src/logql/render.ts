@@ -10,13 +10,13 @@ import { parseRuleQuery } from './query.js';
 export type RulesSettings = z.output<typeof rulesSchema>;
 export type RenderFormat = 'loki' | 'grafana';
 
-// Go RE2 has no \d shorthand restrictions problem, but [0-9] keeps the class ASCII-only in every engine.
+// [0-9] rather than \d: ASCII digits in every RE2 flavour, whatever its Unicode settings.
 const IPV4 = String.raw`(?:[0-9]{1,3}\.){3}[0-9]{1,3}`;
 // Loose on purpose (the responder re-validates every address): hex groups with 2–7 colons, `::` allowed.
-const IPV6 = String.raw`[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}`;
+const IPV6 = '[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}';
 // An IPv4-mapped address (`::ffff:1.2.3.4`, sshd on a dual-stack socket) is extracted as plain IPv4 so
 // one attacker is one series, and the responder sees the same address whichever socket saw it.
-const MAPPED_PREFIX = String.raw`(?:::[fF]{4}:)?`;
+const MAPPED_PREFIX = '(?:::[fF]{4}:)?';
 
 /** The named group that replaces `<HOST>`: IPv4 first, so `1.2.3.4` never matches as IPv6. */
 export function hostGroup(ipLabel: string): string {
