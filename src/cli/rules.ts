@@ -107,10 +107,9 @@ export async function explainFile(
   await forEachLine(file, (line) => {
     lines++;
     if (options.summary) {
-      const result = compiled.process(line, labels);
-      if (result) {
+      const ip = compiled.extract(line, labels, ipLabel);
+      if (ip !== null) {
         matched++;
-        const ip = result[ipLabel]!;
         addresses.set(ip, (addresses.get(ip) ?? 0) + 1);
       }
       return;

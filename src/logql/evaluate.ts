@@ -1,6 +1,7 @@
 import { RE2JS } from 're2js';
 import { contains, parseAddress, parseNetwork } from '../domain/ip.js';
 import type { LabelMatcher, RuleQuery, Stage } from './query.js';
+import { translateRe2ToJs } from './re2-js.js';
 
 /**
  * A mini evaluator for the LogQL subset in `query.ts`, with Loki's semantics:
@@ -35,13 +36,54 @@ export class EvaluationError extends Error {
   override name = 'EvaluationError';
 }
 
+/**
+ * `auto` checks every pattern with RE2 (re2js, so RE2's syntax decides what is accepted) and then
+ * matches with an equivalent V8 RegExp when `re2-js.ts` can translate it exactly — re2js extracts
+ * submatches some forty times slower. `re2js` matches with re2js only (differential tests use it).
+ */
+export type RegexEngine = 'auto' | 're2js';
+
+export interface Re2Pattern {
+  readonly engine: 'v8' | 're2js';
+  test(input: string): boolean;
+  /** Named groups of the leftmost-first match ('' for a group that did not take part), or null. */
+  groups(input: string): Record<string, string | undefined> | null;
+  readonly names: readonly string[];
+}
+
 /** Compiles with RE2 semantics; the message names the pattern when RE2 refuses it. */
-export function compileRe2(pattern: string): RE2JS {
+export function compileRe2(pattern: string, engine: RegexEngine = 'auto'): Re2Pattern {
+  let re: RE2JS;
   try {
-    return RE2JS.compile(pattern);
+    re = RE2JS.compile(pattern);
   } catch (error) {
     throw new EvaluationError(`not a valid RE2 regexp (${(error as Error).message}): ${pattern}`);
   }
+  const named = Object.entries(re.namedGroups());
+  const names = named.map(([name]) => name);
+  const js = engine === 'auto' ? translateRe2ToJs(pattern) : undefined;
+  if (js) {
+    return {
+      engine: 'v8',
+      names,
+      test: (input) => js.test(input),
+      groups(input) {
+        return js.exec(input)?.groups ?? null;
+      },
+    };
+  }
+  return {
+    engine: 're2js',
+    names,
+    test: (input) => re.test(input),
+    groups(input) {
+      const m = re.matcher(input);
+      if (!m.find()) return null;
+      const out: Record<string, string> = {};
+      for (const [name, index] of named) out[name] = m.group(index) ?? '';
+      return out;
+    },
+  };
 }
 
 type StringTest = (value: string) => boolean;
@@ -49,8 +91,8 @@ type StringTest = (value: string) => boolean;
 // Loki turns `a|b|c` of plain literals into substring checks too; the result is the same as the regexp.
 const LITERAL_ALTERNATION = /^[A-Za-z0-9 _,;:'"=/<>@#%&-]+(?:\|[A-Za-z0-9 _,;:'"=/<>@#%&-]+)*$/;
 
-function lineRegexpTest(pattern: string): StringTest {
-  const re = compileRe2(pattern);
+function lineRegexpTest(pattern: string, engine: RegexEngine): StringTest {
+  const re = compileRe2(pattern, engine);
   if (LITERAL_ALTERNATION.test(pattern)) {
     const literals = pattern.split('|');
     return (line) => literals.some((literal) => line.includes(literal));
@@ -58,85 +100,90 @@ function lineRegexpTest(pattern: string): StringTest {
   return (line) => re.test(line);
 }
 
-function matcherTest(matcher: LabelMatcher): StringTest {
+function matcherTest(matcher: LabelMatcher, engine: RegexEngine = 'auto'): StringTest {
   switch (matcher.op) {
     case '=':
       return (value) => value === matcher.value;
     case '!=':
       return (value) => value !== matcher.value;
     case '=~': {
-      const re = compileRe2(`^(?:${matcher.value})$`);
+      const re = compileRe2(`^(?:${matcher.value})$`, engine);
       return (value) => re.test(value);
     }
     case '!~': {
-      const re = compileRe2(`^(?:${matcher.value})$`);
+      const re = compileRe2(`^(?:${matcher.value})$`, engine);
       return (value) => !re.test(value);
     }
   }
 }
 
-interface CompiledRegexp {
-  re: RE2JS;
-  groups: [name: string, index: number][];
-}
-
 /** Mirrors Loki's NewRegexpParser checks: at least one named group, valid and unique label names. */
-export function compileExtraction(pattern: string): CompiledRegexp {
-  const re = compileRe2(pattern);
-  const names = re.namedGroups();
-  const groups = Object.entries(names);
-  if (groups.length === 0) throw new EvaluationError(`regexp has no named capture group: ${pattern}`);
-  for (const [name] of groups) {
+export function compileExtraction(pattern: string, engine: RegexEngine = 'auto'): Re2Pattern {
+  const re = compileRe2(pattern, engine);
+  if (re.names.length === 0) throw new EvaluationError(`regexp has no named capture group: ${pattern}`);
+  for (const name of re.names) {
     if (!LABEL_NAME.test(name)) throw new EvaluationError(`invalid extracted label name '${name}'`);
   }
-  const occurrences = [...pattern.matchAll(/\(\?P?<([^>=!]+)>/g)].map((m) => m[1]!);
-  const duplicate = occurrences.find((name, index) => occurrences.indexOf(name) !== index);
-  if (duplicate) throw new EvaluationError(`duplicate extracted label name '${duplicate}'`);
-  return { re, groups };
+  return re;
 }
 
-type StageFn = (line: string, stream: Labels, labels: Record<string, string>) => boolean;
+/**
+ * `added` holds only the labels the pipeline set (extracted or formatted); reads fall back to the
+ * stream's labels. Copying the stream labels for every line cost more than the regexps did.
+ */
+type StageFn = (line: string, stream: Labels, added: Record<string, string>) => boolean;
 
-function compileStage(stage: Stage): StageFn {
+const read = (name: string, stream: Labels, added: Record<string, string>): string =>
+  added[name] ?? stream[name] ?? '';
+
+function compileStage(stage: Stage, engine: RegexEngine): StageFn {
   switch (stage.kind) {
     case 'line': {
       const { op, value } = stage;
       if (op === '|=') return (line) => line.includes(value);
       if (op === '!=') return (line) => !line.includes(value);
-      const test = lineRegexpTest(value);
+      const test = lineRegexpTest(value, engine);
       return op === '|~' ? (line) => test(line) : (line) => !test(line);
     }
     case 'regexp': {
-      const { re, groups } = compileExtraction(stage.pattern);
-      return (line, stream, labels) => {
-        const m = re.matcher(line);
-        if (!m.find()) return true;
-        for (const [name, index] of groups) {
+      const re = compileExtraction(stage.pattern, engine);
+      return (line, stream, added) => {
+        const groups = re.groups(line);
+        if (!groups) return true;
+        for (const name of re.names) {
           const key = name in stream ? `${name}_extracted` : name;
-          labels[key] = m.group(index) ?? '';
+          added[key] = groups[name] ?? '';
         }
         return true;
       };
     }
     case 'label': {
-      const test = matcherTest(stage.matcher);
+      const test = matcherTest(stage.matcher, engine);
       const { name } = stage.matcher;
-      return (_line, _stream, labels) => test(labels[name] ?? '');
+      return (_line, stream, added) => test(read(name, stream, added));
     }
     case 'ip': {
       const network = parseNetwork(stage.value);
       if (!network) throw new EvaluationError(`ip("${stage.value}") is not an address or CIDR`);
       const { name, op } = stage;
-      return (_line, _stream, labels) => {
-        const address = parseAddress(labels[name] ?? '');
-        const inside = address !== undefined && contains(network, address);
+      // Attackers repeat themselves: remembering each address's answer avoids re-parsing it per line.
+      const memo = new Map<string, boolean>();
+      return (_line, stream, added) => {
+        const value = read(name, stream, added);
+        let inside = memo.get(value);
+        if (inside === undefined) {
+          const address = parseAddress(value);
+          inside = address !== undefined && contains(network, address);
+          if (memo.size >= 65_536) memo.clear();
+          memo.set(value, inside);
+        }
         return op === '=' ? inside : !inside;
       };
     }
     case 'label_format': {
       const { name, value } = stage;
-      return (_line, _stream, labels) => {
-        labels[name] = value;
+      return (_line, _stream, added) => {
+        added[name] = value;
         return true;
       };
     }
@@ -163,53 +210,58 @@ export interface CompiledQuery {
   selects(stream: Labels): boolean;
   /** Runs the pipeline on one line: the series labels it counts toward, or null when dropped. */
   process(line: string, stream: Labels): Labels | null;
+  /** Like process, returning one label's value only: the fast path of `--explain --summary`. */
+  extract(line: string, stream: Labels, name: string): string | null;
   explain(line: string, stream: Labels): LineVerdict;
   /** The instant-query value at `at` (epoch ms), threshold applied: what the ruler would alert on. */
   evaluate(entries: readonly LogEntry[], at: number): Sample[];
 }
 
-export function compileQuery(query: RuleQuery): CompiledQuery {
-  const selectorTests = query.selector.map((m) => ({ name: m.name, test: matcherTest(m) }));
+export function compileQuery(query: RuleQuery, engine: RegexEngine = 'auto'): CompiledQuery {
+  const selectorTests = query.selector.map((m) => ({ name: m.name, test: matcherTest(m, engine) }));
   if (!query.selector.some((m) => !matcherTest(m)(''))) {
     throw new EvaluationError('the stream selector needs at least one matcher that rejects an empty value');
   }
-  const stages = query.stages.map(compileStage);
+  const stages = query.stages.map((stage) => compileStage(stage, engine));
   const descriptions = query.stages.map(describeStage);
   const passes = query.op === '>=' ? (v: number) => v >= query.threshold : (v: number) => v > query.threshold;
   const rangeMs = query.range * 1000;
 
   const selects = (stream: Labels) => selectorTests.every(({ name, test }) => test(stream[name] ?? ''));
-  const run = (line: string, stream: Labels): { labels: Record<string, string>; failed: number } => {
-    const labels: Record<string, string> = { ...stream };
+  const run = (line: string, stream: Labels): { added: Record<string, string>; failed: number } => {
+    const added: Record<string, string> = {};
     for (let i = 0; i < stages.length; i++) {
-      if (!stages[i]!(line, stream, labels)) return { labels, failed: i };
+      if (!stages[i]!(line, stream, added)) return { added, failed: i };
     }
-    return { labels, failed: -1 };
+    return { added, failed: -1 };
   };
 
   return {
     query,
     selects,
     process(line, stream) {
-      const { labels, failed } = run(line, stream);
-      return failed === -1 ? labels : null;
+      const { added, failed } = run(line, stream);
+      return failed === -1 ? { ...stream, ...added } : null;
+    },
+    extract(line, stream, name) {
+      const { added, failed } = run(line, stream);
+      return failed === -1 ? read(name, stream, added) : null;
     },
     explain(line, stream) {
-      const { labels, failed } = run(line, stream);
-      if (failed === -1) return { matched: true, labels };
-      const extracted = Object.fromEntries(Object.entries(labels).filter(([key]) => !(key in stream)));
-      return { matched: false, droppedBy: descriptions[failed]!, extracted };
+      const { added, failed } = run(line, stream);
+      if (failed === -1) return { matched: true, labels: { ...stream, ...added } };
+      return { matched: false, droppedBy: descriptions[failed]!, extracted: added };
     },
     evaluate(entries, at) {
       const sums = new Map<string, Sample>();
       for (const entry of entries) {
         if (entry.ts <= at - rangeMs || entry.ts > at || !selects(entry.labels)) continue;
-        const { labels, failed } = run(entry.line, entry.labels);
+        const { added, failed } = run(entry.line, entry.labels);
         if (failed !== -1) continue;
         // sum by keeps only the grouping labels; an empty value is the same as an absent label.
         const grouped: Record<string, string> = {};
         for (const name of query.groupBy) {
-          const value = labels[name];
+          const value = read(name, entry.labels, added);
           if (value) grouped[name] = value;
         }
         const key = JSON.stringify(Object.entries(grouped).sort());

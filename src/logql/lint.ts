@@ -23,8 +23,7 @@ function checkQuery(query: RuleQuery, names: RenderContext['labels']): string[] 
     try {
       if (stage.kind === 'regexp') {
         if (!stage.pattern.startsWith('^')) problems.push('the regexp is not anchored with ^');
-        const { groups } = compileExtraction(stage.pattern);
-        if (!groups.some(([name]) => name === names.ip)) {
+        if (!compileExtraction(stage.pattern).names.includes(names.ip)) {
           problems.push(`the regexp has no named group "${names.ip}"`);
         }
       } else if (stage.kind === 'line' && (stage.op === '|~' || stage.op === '!~')) {

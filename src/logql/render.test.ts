@@ -100,6 +100,7 @@ describe('Grafana provisioning', () => {
       settings: {
         url: 'https://lokiban.internal:9797/api/v1/webhook',
         authorization_scheme: 'Bearer',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana expands ${VAR} in provisioning files.
         authorization_credentials: '${LKB_TOKEN}',
       },
     });
@@ -113,6 +114,7 @@ describe('Grafana provisioning', () => {
     const settings = parse(renderGrafana(ctx).get('contact-points.yaml')!).contactPoints[0].receivers[0]
       .settings;
     expect(settings.hmacConfig).toEqual({
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana expands ${VAR} in provisioning files.
       secret: '${LOKIBAN_GRAFANA_HMAC_SECRET}',
       header: 'X-Grafana-Alerting-Signature',
       timestampHeader: 'X-Grafana-Alerting-Timestamp',
