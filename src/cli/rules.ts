@@ -114,14 +114,13 @@ export async function explainFile(
       }
       return;
     }
-    const verdict = compiled.explain(line, labels);
-    if (verdict.matched) {
+    const verdict = compiled.classify(line, labels, ipLabel);
+    if (typeof verdict === 'string') {
       matched++;
-      const ip = verdict.labels[ipLabel]!;
-      addresses.set(ip, (addresses.get(ip) ?? 0) + 1);
-      buffer += `${lines}\tmatch\t${ipLabel}=${ip}\t${line}\n`;
+      addresses.set(verdict, (addresses.get(verdict) ?? 0) + 1);
+      buffer += `${lines}\tmatch\t${ipLabel}=${verdict}\t${line}\n`;
     } else {
-      buffer += `${lines}\tno\t${verdict.droppedBy}\t${line}\n`;
+      buffer += `${lines}\tno\t${compiled.describe(verdict)}\t${line}\n`;
     }
     if (buffer.length > 1 << 16) {
       io.out(buffer);

@@ -212,6 +212,10 @@ export interface CompiledQuery {
   process(line: string, stream: Labels): Labels | null;
   /** Like process, returning one label's value only: the fast path of `--explain --summary`. */
   extract(line: string, stream: Labels, name: string): string | null;
+  /** The value of label `name` when the line counts, else the index of the stage that dropped it. */
+  classify(line: string, stream: Labels, name: string): string | number;
+  /** A stage in LogQL form, for messages: `ip != ""`, `|~ "Failed "`. */
+  describe(stage: number): string;
   explain(line: string, stream: Labels): LineVerdict;
   /** The instant-query value at `at` (epoch ms), threshold applied: what the ruler would alert on. */
   evaluate(entries: readonly LogEntry[], at: number): Sample[];
@@ -247,6 +251,11 @@ export function compileQuery(query: RuleQuery, engine: RegexEngine = 'auto'): Co
       const { added, failed } = run(line, stream);
       return failed === -1 ? read(name, stream, added) : null;
     },
+    classify(line, stream, name) {
+      const { added, failed } = run(line, stream);
+      return failed === -1 ? read(name, stream, added) : failed;
+    },
+    describe: (stage) => descriptions[stage] ?? '',
     explain(line, stream) {
       const { added, failed } = run(line, stream);
       if (failed === -1) return { matched: true, labels: { ...stream, ...added } };
