@@ -102,4 +102,24 @@ describe('lokiban rules', () => {
     expect(lines[3]).toMatch(/^4\tno\tip != ip\("127\.0\.0\.0\/8"\)\t/);
     expect(result.out).toMatch(/# SshdBruteForce \(loki:sshd\.yaml\): 4 lines, 2 matched, 2 addresses/);
   });
+
+  it('test --explain --summary reads lines that straddle read chunks exactly once', async () => {
+    const log = join(dir, 'big.log');
+    const line = (i: number) =>
+      `Failed password for invalid user u${i} from 198.51.100.${i % 200} port ${i} ssh2`;
+    writeFileSync(log, `${Array.from({ length: 40_000 }, (_, i) => line(i)).join('\n')}\n`);
+    const result = await run(
+      'rules',
+      'test',
+      '--jail',
+      'sshd',
+      '--format',
+      'loki',
+      '--explain',
+      log,
+      '--summary',
+    );
+    expect(result.out).toMatch(/: 40000 lines, 40000 matched, 200 addresses, /);
+    expect(result.out).toMatch(/# {3}200\t198\.51\.100\.\d+/);
+  });
 });
