@@ -122,4 +122,22 @@ describe('lokiban rules', () => {
     expect(result.out).toMatch(/: 40000 lines, 40000 matched, 200 addresses, /);
     expect(result.out).toMatch(/# {3}200\t198\.51\.100\.\d+/);
   });
+
+  it('test --config checks lines but not alert times for jails retuned away from the catalogue', async () => {
+    const config = join(dir, 'lokiban.yaml');
+    writeFileSync(
+      config,
+      'auth: { webhook: { bearer: "${TOKEN}" } }\njails:\n  sshd: { maxretry: 3 }\n  dovecot: {}\n  exim: {}\n',
+    );
+    const result = await run('rules', 'test', '--config', config, '--format', 'loki');
+    expect(result.code).toBe(0);
+    // dovecot takes maxretry 5 from the config's defaults where the catalogue suggests 3.
+    expect(result.err.split('\n').filter(Boolean).sort()).toEqual([
+      "note dovecot: maxretry/findtime differ from the catalogue's; checking lines, not alert times",
+      "note sshd: maxretry/findtime differ from the catalogue's; checking lines, not alert times",
+    ]);
+    expect(result.out).toMatch(/ok {3}sshd .* 25 lines, 0 evaluations/);
+    expect(result.out).toMatch(/ok {3}dovecot .* 10 lines, 0 evaluations/);
+    expect(result.out).toMatch(/ok {3}exim .* 11 lines, 1 evaluations/);
+  });
 });

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { formatDuration } from '../domain/duration.js';
 import { compileQuery } from '../logql/evaluate.js';
 import { lintRules } from '../logql/lint.js';
 import { parseRuleQuery } from '../logql/query.js';
@@ -154,6 +155,14 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
         return;
       }
       const context = loadContext(options);
+      for (const jail of context.jails) {
+        const { definition: d } = jail;
+        if (jail.maxretry !== d.maxretry || jail.findtime !== d.findtime) {
+          io.err(
+            `note ${d.name}: rendering maxretry ${jail.maxretry}, findtime ${formatDuration(jail.findtime)} from the configuration (the catalogue suggests ${d.maxretry}, ${formatDuration(d.findtime)})\n`,
+          );
+        }
+      }
       const files = render(context, options.format);
       if (options.out) {
         for (const path of writeRendered(files, options.out)) io.out(`wrote ${path}\n`);
@@ -226,7 +235,19 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
           process.exitCode = 1;
           return;
         }
-        const { results, problems } = runTestSuite(options.tests, loaded, context.labels);
+        // The shipped expectations assume the catalogue's maxretry and findtime; with other values
+        // from lokiban.yaml the lines are still checked, the alert times are not.
+        const retuned = new Set(
+          context.jails
+            .filter((j) => j.maxretry !== j.definition.maxretry || j.findtime !== j.definition.findtime)
+            .map((j) => j.definition.name),
+        );
+        for (const jail of retuned) {
+          io.err(
+            `note ${jail}: maxretry/findtime differ from the catalogue's; checking lines, not alert times\n`,
+          );
+        }
+        const { results, problems } = runTestSuite(options.tests, loaded, context.labels, retuned);
         let failed = problems.length;
         for (const problem of problems) io.err(`FAIL ${problem}\n`);
         for (const result of results) {

@@ -193,6 +193,7 @@ export function runJailTest(
   rule: LoadedRule,
   test: JailTest,
   names: LabelNames = { ip: 'ip', jail: 'jail', host: 'host' },
+  options: { skipAlerts?: boolean } = {},
 ): TestResult {
   const failures: string[] = [];
   const compiled = compileQuery(parseRuleQuery(rule.expr));
@@ -218,7 +219,7 @@ export function runJailTest(
       }
     });
   }
-  for (const evaluation of test.alerts) {
+  for (const evaluation of options.skipAlerts ? [] : test.alerts) {
     const samples = compiled.evaluate(entries, evaluation.at);
     const actual = samples.map((sample) => {
       const seriesJail = sample.labels[names.jail];
@@ -270,7 +271,7 @@ export function runJailTest(
     jail: rule.jail,
     source: rule.source,
     lines: entries.length,
-    evaluations: test.alerts.length,
+    evaluations: options.skipAlerts ? 0 : test.alerts.length,
     failures,
   };
 }
@@ -293,6 +294,8 @@ export function runTestSuite(
   testsDir: string,
   rules: LoadedRule[],
   names?: LabelNames,
+  /** Jails whose thresholds differ from those the samples were written for: lines only. */
+  skipAlertsFor: ReadonlySet<string> = new Set(),
 ): { results: TestResult[]; problems: string[] } {
   const results: TestResult[] = [];
   const problems: string[] = [];
@@ -307,7 +310,7 @@ export function runTestSuite(
     for (const file of files.sort()) {
       const test = loadJailTest(join(dir, file));
       for (const rule of rules.filter((r) => r.jail === jail)) {
-        const result = runJailTest(rule, test, names);
+        const result = runJailTest(rule, test, names, { skipAlerts: skipAlertsFor.has(jail) });
         results.push({ ...result, source: `${rule.source} ← ${join(dir, file)}` });
       }
     }
