@@ -127,6 +127,7 @@ describe('lokiban rules', () => {
     const config = join(dir, 'lokiban.yaml');
     writeFileSync(
       config,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a lokiban.yaml secret reference, left unset on purpose.
       'auth: { webhook: { bearer: "${TOKEN}" } }\njails:\n  sshd: { maxretry: 3 }\n  dovecot: {}\n  exim: {}\n',
     );
     const result = await run('rules', 'test', '--config', config, '--format', 'loki');
