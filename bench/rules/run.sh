@@ -12,7 +12,7 @@ mkdir -p bench/out
 # fail2ban's package may start its server; it must not touch this machine's firewall.
 if pgrep -f fail2ban-server >/dev/null; then fail2ban-client stop >/dev/null || true; fi
 
-[ -f dist/cli/rules-entry.js ] || npm run -s build
+npm run -s build
 [ -f "$log" ] || npx tsx bench/rules/generate-sshd-log.ts "$log" "$lines"
 
 measure() { # name, command...
