@@ -46,6 +46,24 @@ export function syntaxErrors(query: string): number[] {
   return errors;
 }
 
+/** True for a stream selector and nothing else: `{job="sshd"}`, not `{job="sshd"} |= "x"`. */
+export function isBareSelector(text: string): boolean {
+  const trimmed = text.trim();
+  if (!trimmed.startsWith('{') || syntaxErrors(trimmed).length > 0) return false;
+  const top = parser.parse(trimmed).topNode;
+  const expr = top.firstChild;
+  const logExpr = expr?.name === 'Expr' ? expr.firstChild : null;
+  const selector = logExpr?.name === 'LogExpr' ? logExpr.firstChild : null;
+  return (
+    selector?.name === 'Selector' &&
+    selector.from === 0 &&
+    selector.to === trimmed.length &&
+    selector.nextSibling === null &&
+    logExpr!.nextSibling === null &&
+    expr!.nextSibling === null
+  );
+}
+
 const GO_ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', '"': '"', '\\': '\\', "'": "'" };
 
 /** Decodes a LogQL string literal: backtick strings are raw, double-quoted ones use Go escapes. */

@@ -74,7 +74,17 @@ jails:
       catalogue,
       config(`jails:\n  sshd: { selector: '{job="sshd"} |= "x" [1m])) or vector(1' }\n`),
     );
-    expect(() => buildRules(injected, 'loki')).toThrow();
+    expect(() => buildRules(injected, 'loki')).toThrow(/not a bare LogQL stream selector/);
+    const piped = resolveRenderContext(
+      catalogue,
+      config(`jails:\n  sshd: { selector: '{job="sshd"} |= "x"' }\n`),
+    );
+    expect(() => buildRules(piped, 'loki')).toThrow(/not a bare LogQL stream selector/);
+    const ok = resolveRenderContext(
+      catalogue,
+      config(`jails:\n  sshd: { selector: ' {job="sshd", env=~"prod|stage"}' }\n`),
+    );
+    expect(buildRules(ok, 'loki')[0]!.expr).toContain('{job="sshd", env=~"prod|stage"}');
   });
 
   it('reads a config whose secrets are not in the environment: rules need none', () => {

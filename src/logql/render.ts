@@ -5,7 +5,7 @@ import { defaultsSchema, rulesSchema } from '../config/schema.js';
 import { formatDuration } from '../domain/duration.js';
 import { parseNetwork } from '../domain/ip.js';
 import { HOST_PLACEHOLDER, type JailDefinition, SYSLOG_PLACEHOLDER } from './catalogue.js';
-import { parseRuleQuery } from './query.js';
+import { isBareSelector, parseRuleQuery } from './query.js';
 
 export type RulesSettings = z.output<typeof rulesSchema>;
 export type RenderFormat = 'loki' | 'grafana';
@@ -113,6 +113,9 @@ function doubleQuote(value: string): string {
 
 export function buildExpr(jail: ResolvedJail, labels: RenderContext['labels']): string {
   const { definition } = jail;
+  if (!isBareSelector(jail.selector)) {
+    throw new Error(`${definition.name}: selector ${jail.selector} is not a bare LogQL stream selector`);
+  }
   const regexp = expandRegexp(definition.regexp, labels.ip);
   const stages = [
     ...definition.filters.map((filter) => `${filter.op} ${quoteLogql(filter.value)}`),
@@ -127,7 +130,7 @@ export function buildExpr(jail: ResolvedJail, labels: RenderContext['labels']): 
     }),
     `| label_format ${labels.jail}=${quoteLogql(definition.name)}`,
   ];
-  const range = `${jail.selector} ${stages.join(' ')} [${formatDuration(jail.findtime)}]`;
+  const range = `${jail.selector.trim()} ${stages.join(' ')} [${formatDuration(jail.findtime)}]`;
   return `sum by (${labels.ip}, ${labels.jail}, ${labels.host}) (count_over_time(${range})) >= ${jail.maxretry}`;
 }
 
