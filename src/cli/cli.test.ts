@@ -43,6 +43,15 @@ async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return { out: out.join('\n'), err: err.join('\n'), code };
 }
 
+describe('the command tree', () => {
+  it('has every command group, each documented in --help', async () => {
+    const help = await run(['--help']);
+    for (const command of ['serve', 'config', 'secrets', 'status', 'banned', 'ban', 'unban', 'rules']) {
+      expect(help.out).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+    }
+  });
+});
+
 describe('lokiban config check', () => {
   it('prints a summary of a valid file', async () => {
     const file = join(dir, 'good.yaml');

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerApiCommands } from './api-commands.js';
 import { registerConfigCommands } from './config-commands.js';
 import { type CliIo, processIo } from './io.js';
+import { registerRulesCommands } from './rules.js';
 import { registerSecretsCommands } from './secrets.js';
 import { registerServeCommand } from './serve.js';
 
@@ -25,5 +26,6 @@ export function buildProgram(io: CliIo = processIo): Command {
   registerConfigCommands(program, io);
   registerSecretsCommands(program, io);
   registerApiCommands(program, io);
+  registerRulesCommands(program, io);
   return program;
 }
