@@ -67,6 +67,10 @@ describe('webhook auth', () => {
     expect(checkWebhookAuth(all, { [SIGNATURE_HEADER]: grafanaSignature(secret, body) }, body, now).ok).toBe(
       true,
     );
+    expect(
+      checkWebhookAuth(all, { ...headers, [SIGNATURE_HEADER]: `sha256=${signed.toUpperCase()}` }, body, now)
+        .ok,
+    ).toBe(true);
     // The same signature over a different body, or with the timestamp stripped, fails.
     expect(checkWebhookAuth(all, headers, Buffer.from('{}'), now).ok).toBe(false);
     expect(checkWebhookAuth(all, { [SIGNATURE_HEADER]: signed }, body, now).ok).toBe(false);

@@ -61,7 +61,12 @@ function checkHmac(
     }
   }
   const expected = grafanaSignature(config.secret, body, timestamp);
-  if (!safeEqual(expected, signature.trim().toLowerCase())) return { ok: false, reason: 'bad signature' };
+  // Plain hex as Grafana sends it; a `sha256=` prefix (GitHub's convention, used by some relays) is accepted.
+  const presented = signature
+    .trim()
+    .toLowerCase()
+    .replace(/^sha256=/, '');
+  if (!safeEqual(expected, presented)) return { ok: false, reason: 'bad signature' };
   return { ok: true, method: 'grafana-hmac', name: 'grafana-hmac' };
 }
 
