@@ -19,9 +19,15 @@ import { loggerOptions } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { webhookRoutes } from './webhook-route.js';
 
+/** The part of the Store the HTTP layer uses; the outbox belongs to the dispatcher. */
+export type AppStore = Pick<
+  Store,
+  'ping' | 'recordBatch' | 'manualBan' | 'unban' | 'getBan' | 'listBans' | 'stats' | 'listAudit'
+>;
+
 export interface AppOptions {
   config: Config;
-  store: Store;
+  store: AppStore;
   /** The decision policy the store applies (domain/policy.ts `buildDecisionPolicy(config)`). */
   policy: DecisionPolicy;
   /** Live per-host enforcement state, when a dispatcher runs in this process. */

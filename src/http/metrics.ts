@@ -2,6 +2,8 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { EnforcementStatus } from '../enforce/port.js';
 import type { Store } from '../store/port.js';
 
+type StatsSource = Pick<Store, 'stats'>;
+
 export type WebhookOutcome = 'accepted' | 'unauthorized' | 'bad-request' | 'too-large' | 'error';
 
 export interface Metrics {
@@ -16,7 +18,7 @@ export interface Metrics {
  * future multi-tenant mode — never share or double-register series.
  */
 export function createMetrics(options: {
-  store: Store;
+  store: StatsSource;
   enforcement?: EnforcementStatus;
   now: () => number;
 }): Metrics {

@@ -2,9 +2,9 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../src/config/load.js';
 import type { EnforcementStatus } from '../../src/enforce/port.js';
-import { buildApp } from '../../src/http/app.js';
+import { type AppStore, buildApp } from '../../src/http/app.js';
 import { loggerOptions } from '../../src/http/logger.js';
-import type { DecisionPolicy, Store } from '../../src/store/port.js';
+import type { DecisionPolicy } from '../../src/store/port.js';
 
 /** Collects the app's JSON log lines so tests can check what is (not) logged. */
 export class LogCapture extends Writable {
@@ -26,7 +26,7 @@ export interface TestApp {
 
 export async function buildTestApp(options: {
   config: Config;
-  store: Store;
+  store: AppStore;
   policy: DecisionPolicy;
   enforcement?: EnforcementStatus;
   now?: () => number;

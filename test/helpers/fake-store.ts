@@ -1,21 +1,20 @@
 import type { AlertOutcome, Ban, Source } from '../../src/domain/types.js';
+import type { AppStore } from '../../src/http/app.js';
 import type {
   AuditEvent,
   BanQuery,
   BatchItem,
   DecisionPolicy,
   ManualBanRequest,
-  OutboxItem,
   Stats,
   StatsQuery,
-  Store,
 } from '../../src/store/port.js';
 
 /**
  * An in-memory Store for HTTP unit tests: enough semantics (dedupe, ban, extend, unban, audit) to
  * check what the routes send and answer. The real semantics are tested against SQLite elsewhere.
  */
-export class FakeStore implements Store {
+export class FakeStore implements AppStore {
   readonly bans: Ban[] = [];
   readonly audit: AuditEvent[] = [];
   readonly batches: Array<{ items: BatchItem[]; source: Source }> = [];
@@ -84,8 +83,6 @@ export class FakeStore implements Store {
     return ban;
   }
 
-  async init(): Promise<void> {}
-  async close(): Promise<void> {}
   async ping(): Promise<void> {
     if (this.pingFails) throw new Error('database is locked');
   }
@@ -214,28 +211,4 @@ export class FakeStore implements Store {
       .filter((event) => (query.ip === undefined || event.ip === query.ip) && event.id > (query.after ?? 0))
       .slice(0, query.limit ?? 100);
   }
-
-  // The outbox belongs to the dispatcher; HTTP tests never reach it.
-  private outboxUnused(): never {
-    throw new Error('the in-memory test store has no outbox');
-  }
-  async pendingHosts(): Promise<string[]> {
-    return this.outboxUnused();
-  }
-  async claimPending(): Promise<OutboxItem[]> {
-    return this.outboxUnused();
-  }
-  async markApplied(): Promise<void> {
-    return this.outboxUnused();
-  }
-  async markFailed(): Promise<void> {
-    return this.outboxUnused();
-  }
-  async desiredForHost(): Promise<Array<{ ip: string; jail: string; expiresAt: number | null }>> {
-    return this.outboxUnused();
-  }
-  async acquireLease(): Promise<boolean> {
-    return true;
-  }
-  async releaseLease(): Promise<void> {}
 }
