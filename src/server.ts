@@ -53,11 +53,18 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   // late-bound adapters let the routes reach it once it does.
   let runtime: EnforcementRuntime | undefined;
   let app: FastifyInstance;
+  // The policy exists before the app's logger does; a fallback before that has nowhere to go, and
+  // none can happen because no request is served yet.
+  let log: FastifyBaseLogger | undefined;
+  const policy = buildDecisionPolicy(config, {
+    // A scope-origin jail that cannot name the host bans on every host: the operator must see that.
+    onScopeFallback: (event) => log?.warn(event, 'scope origin fell back to every host'),
+  });
   try {
     app = await buildApp({
       config,
       store,
-      policy: buildDecisionPolicy(config),
+      policy,
       ...(options.enforcement
         ? {
             enforcement: { hosts: () => runtime?.status.hosts() ?? [] },
@@ -65,6 +72,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
           }
         : {}),
     });
+    log = app.log;
     runtime = options.enforcement?.({ store, logger: app.log });
   } catch (error) {
     await store.close();
