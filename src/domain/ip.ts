@@ -85,12 +85,26 @@ export function contains(outer: Network, inner: Network): boolean {
   return innerAddr.match(ipaddr.parse(outer.address), outer.prefix);
 }
 
+/** True when the first `bits` bits of two equally long byte arrays are equal. */
+function samePrefix(a: readonly number[], b: readonly number[], bits: number): boolean {
+  const whole = bits >> 3;
+  for (let i = 0; i < whole; i++) if (a[i] !== b[i]) return false;
+  const rest = bits & 7;
+  if (rest === 0) return true;
+  const mask = (0xff << (8 - rest)) & 0xff;
+  return (a[whole]! & mask) === (b[whole]! & mask);
+}
+
 /** Matches any of a list of networks; build once, test many. */
 export class NetworkSet {
   private readonly networks: Network[];
+  // Each network's address as bytes, parsed once: covers() runs for every alert, against every
+  // interface address of the machine.
+  private readonly bytes: number[][];
 
   constructor(networks: Iterable<Network>) {
     this.networks = [...networks];
+    this.bytes = this.networks.map((net) => ipaddr.parse(net.address).toByteArray());
   }
 
   static parse(entries: readonly string[]): NetworkSet {
@@ -105,7 +119,19 @@ export class NetworkSet {
 
   /** True when `net` lies inside one of the set's networks, or overlaps one (a ban must not cover them). */
   covers(net: Network): Network | undefined {
-    return this.networks.find((entry) => contains(entry, net) || contains(net, entry));
+    if (this.networks.length === 0) return undefined;
+    const bytes = ipaddr.parse(net.address).toByteArray();
+    // Two networks of one family overlap exactly when one contains the other, that is when they
+    // agree on the shorter prefix.
+    for (let i = 0; i < this.networks.length; i++) {
+      const entry = this.networks[i]!;
+      if (
+        entry.family === net.family &&
+        samePrefix(this.bytes[i]!, bytes, Math.min(entry.prefix, net.prefix))
+      )
+        return entry;
+    }
+    return undefined;
   }
 
   get size(): number {
