@@ -14,6 +14,8 @@ describe('parseAddress', () => {
     expect(parseAddress('203.0.113.7')).toEqual({ family: 4, address: '203.0.113.7', prefix: 32 });
     expect(parseAddress('2001:DB8:0:0::1')).toEqual({ family: 6, address: '2001:db8::1', prefix: 128 });
     expect(parseAddress('::ffff:203.0.113.7')).toEqual({ family: 4, address: '203.0.113.7', prefix: 32 });
+    expect(parseAddress('0.0.0.0')).toEqual({ family: 4, address: '0.0.0.0', prefix: 32 });
+    expect(parseAddress('255.255.255.255')).toEqual({ family: 4, address: '255.255.255.255', prefix: 32 });
   });
 
   it.each([
@@ -25,6 +27,9 @@ describe('parseAddress', () => {
     '0x7f.1',
     '127.1',
     '01.02.03.04x',
+    '010.1.1.1',
+    '256.0.0.1',
+    '1.2.3.999',
     'fe80::1%eth0',
     '',
     `1.2.3.4${' '.repeat(100)}`,

@@ -13,6 +13,8 @@ export interface Network {
 const MAX_INPUT_LENGTH = 64;
 // Only characters that can appear in an IPv4/IPv6 address or CIDR; rejects zone ids (%eth0) too.
 const ADDRESS_CHARS = /^[0-9a-fA-F:./]+$/;
+// Four decimal parts without leading zeros (ipaddr.js reads "010" as octal; such input takes the slow path).
+const DOTTED_QUAD = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
 
 function toCanonical(addr: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 {
   if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) {
@@ -39,6 +41,13 @@ function networkAddress(addr: ipaddr.IPv4 | ipaddr.IPv6, prefix: number): string
  * IPv4-mapped IPv6 (`::ffff:1.2.3.4`) becomes the IPv4 address, so one attacker has one identity.
  */
 export function parseAddress(input: string): Network | undefined {
+  // The common case, a dotted quad without leading zeros, is already canonical: no need for ipaddr.js,
+  // which this function would otherwise run three times per alert.
+  const quad = DOTTED_QUAD.exec(input);
+  if (quad) {
+    for (let part = 1; part <= 4; part++) if (Number(quad[part]) > 255) return undefined;
+    return { family: 4, address: input, prefix: 32 };
+  }
   if (input.length === 0 || input.length > MAX_INPUT_LENGTH || !ADDRESS_CHARS.test(input)) return undefined;
   if (input.includes('/')) return undefined;
   // ipaddr.js also accepts "1", "0x7f.1" and other legacy IPv4 forms; an ip label must be dotted-quad.
