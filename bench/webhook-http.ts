@@ -4,13 +4,15 @@
  *
  *   npm run build && node --import tsx bench/webhook-http.ts [BUILD_DIR ...]
  *
- * Each BUILD_DIR (default `dist`) is a compiled tree holding cli/main.js; several are measured one
+ * Each BUILD_DIR (default `dist`) is a compiled tree holding cli/main.js, optionally followed by
+ * `@` and node options for the server (`dist@--max-semi-space-size=4`); several are measured one
  * after the other in one run, so a before/after comparison shares the machine's conditions.
  * Environment:
  *   BENCH_PIN=1          server on CPU 0, this process (autocannon) on CPU 1 (needs taskset)
  *   BENCH_ONLY=a,b       only these scenarios: fresh, duplicate, group, fill
  *   BENCH_NODE_ARGS=...  extra node options for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
  *   BENCH_ROUNDS=n       measure the builds n times, alternating (default 1)
+ *   BENCH_HEAP_SNAPSHOT=1  signal the server (SIGUSR2) for a heap snapshot once it holds 100,000 bans
  *
  * Results are written down in bench/webhook-http.md.
  */
@@ -83,7 +85,9 @@ function load(): string {
     .join(' ');
 }
 
-async function measure(build: string): Promise<Array<[string, string]>> {
+async function measure(spec: string): Promise<Array<[string, string]>> {
+  const [build = 'dist', ...options] = spec.split('@');
+  const serverArgs = [...nodeArgs, ...options.flatMap((option) => option.split(' ')).filter(Boolean)];
   const dir = mkdtempSync(join(tmpdir(), 'lokiban-bench-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -106,7 +110,7 @@ hosts:
   );
   const command = [
     process.execPath,
-    ...nodeArgs,
+    ...serverArgs,
     join(build, 'cli/main.js'),
     'serve',
     '--config',
@@ -214,14 +218,25 @@ hosts:
         `${Math.round((active - fillFrom) / fillSeconds)} alerts/s`,
       ]);
       results.push(['active bans (from /metrics)', String(await activeNow())]);
-      results.push(['RSS with 100,000 active bans', `${rssMb(server.pid!)} MB`]);
-      const metrics = await (await fetch(`${url}/metrics`)).text();
-      const heapUsed = Number(/lokiban_nodejs_heap_size_used_bytes (\d+)/.exec(metrics)?.[1] ?? 0);
-      const heapTotal = Number(/lokiban_nodejs_heap_size_total_bytes (\d+)/.exec(metrics)?.[1] ?? 0);
-      results.push([
-        'JS heap with 100,000 active bans (used / total)',
-        `${Math.round(heapUsed / 1048576)} MB / ${Math.round(heapTotal / 1048576)} MB`,
-      ]);
+      if (process.env.BENCH_HEAP_SNAPSHOT) {
+        // With --heapsnapshot-signal=SIGUSR2 in BENCH_NODE_ARGS the server writes a snapshot (after a full GC).
+        server.kill('SIGUSR2');
+        await new Promise((resolve) => setTimeout(resolve, 8000));
+      }
+      const memory = async (label: string) => {
+        results.push([`RSS with 100,000 active bans${label}`, `${rssMb(server.pid!)} MB`]);
+        const metrics = await (await fetch(`${url}/metrics`)).text();
+        const mb = (name: string) =>
+          Math.round(Number(new RegExp(`lokiban_${name} (\\d+)`).exec(metrics)?.[1] ?? 0) / 1048576);
+        results.push([
+          `JS heap used / total, external${label}`,
+          `${mb('nodejs_heap_size_used_bytes')} / ${mb('nodejs_heap_size_total_bytes')} MB, ${mb('nodejs_external_memory_bytes')} MB`,
+        ]);
+      };
+      await memory('');
+      // V8 gives memory back once allocation stops (its memory reducer): this is the resting figure.
+      await new Promise((resolve) => setTimeout(resolve, 15_000));
+      await memory(', after 15 s idle');
     }
     results.push(['load average at end', load()]);
     return results;
