@@ -126,6 +126,7 @@ hosts:
         () => false,
       );
       if (ok) break;
+      if (server.exitCode !== null) throw new Error(`the server exited (${server.exitCode})`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` };

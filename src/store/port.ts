@@ -107,7 +107,9 @@ export interface Store {
   ping(): Promise<void>;
 
   /**
-   * Records a webhook batch in ONE transaction and returns one outcome per item, in index order.
+   * Records a webhook batch atomically (all of it or nothing; a store may share one transaction among
+   * concurrent batches as long as each commits or fails alone) and returns one outcome per item, in
+   * index order. It resolves only once the batch is durable.
    * Offence identity is (fingerprint, startsAt): a repeat is `duplicate` and changes nothing, also when
    * two deliveries race. Throws if nothing could be made durable (the caller answers 5xx).
    */
