@@ -122,6 +122,11 @@ export interface Store {
   listBans(query: BanQuery, now: number): Promise<Ban[]>;
   stats(query: StatsQuery, now: number): Promise<Stats>;
   listAudit(query: { ip?: string; limit?: number; after?: number }): Promise<AuditEvent[]>;
+  /**
+   * Optional: the bans in force per jail, as `stats().perJail[].active` reports them, without the rest
+   * of `stats`. The metrics gauge runs it on every scrape; a store without it is read through `stats`.
+   */
+  activeBansPerJail?(now: number): Promise<Array<{ jail: string; active: number }>>;
 
   // Outbox, drained by the dispatcher (enforce/).
   /** Hosts with pending work whose next attempt is due. */

@@ -200,6 +200,21 @@ describe('SqliteStore group commit', () => {
   });
 });
 
+describe('SqliteStore.activeBansPerJail', () => {
+  it('counts what stats reports as active: lifted and expired bans are left out', async () => {
+    const { store } = await openStore();
+    await store.recordBatch([offence(1), offence(2, 1), offence(3, 2)], policy, 'alertmanager');
+    await store.unban('203.0.113.2', { actor: 'ops', now: T0 + 1 });
+    expect(await store.activeBansPerJail(T0 + 2)).toEqual([{ jail: 'sshd', active: 2 }]);
+    const stats = await store.stats({ from: T0, to: T0, bucketMs: 3_600_000 }, T0 + 2);
+    expect(stats.perJail.map(({ jail, active }) => ({ jail, active }))).toEqual(
+      await store.activeBansPerJail(T0 + 2),
+    );
+    // bantime is 1h: an hour later nothing is in force.
+    expect(await store.activeBansPerJail(T0 + 3_600_001)).toEqual([]);
+  });
+});
+
 /** targetsFor that answers once, then throws: the batch fails after it wrote its first ban. */
 function failingAfterFirst(): DecisionPolicy['targetsFor'] {
   let calls = 0;

@@ -914,6 +914,11 @@ export class SqliteStore implements Store {
     };
   }
 
+  async activeBansPerJail(now: number): Promise<Array<{ jail: string; active: number }>> {
+    this.flush();
+    return this.s().perJailActive.all({ now });
+  }
+
   async listAudit(query: { ip?: string; limit?: number; after?: number }): Promise<AuditEvent[]> {
     this.flush();
     const s = this.s();
