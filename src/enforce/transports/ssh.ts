@@ -104,6 +104,8 @@ export function sshTransport(options: SshOptions): Transport {
     if (entry.ssh?.isConnected()) return entry.ssh;
     if (entry.connecting) return entry.connecting;
     if (now() < entry.retryAt) {
+      // A refused key is the one error an operator must see verbatim, not as "unreachable".
+      if (entry.lastError instanceof HostKeyMismatchError) throw entry.lastError;
       throw new TransportError(
         `host "${host.name}": unreachable, next connection attempt in ${Math.ceil((entry.retryAt - now()) / 1000)} s` +
           (entry.lastError ? ` (last error: ${entry.lastError.message})` : ''),
