@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import { DesiredState, planBatch, planReconcile } from './plan.js';
+
+const now = 1_000_000_000_000;
+const at = (seconds: number) => now + seconds * 1000;
+
+describe('planBatch', () => {
+  it('adds with the latest expiry over all jails and removes what is no longer wanted', () => {
+    const desired = new DesiredState(
+      [
+        { ip: '203.0.113.7', jail: 'nginx-http-auth', expiresAt: at(600) },
+        { ip: '203.0.113.7', jail: 'sshd', expiresAt: at(3600) },
+        { ip: '198.51.100.1', jail: 'sshd', expiresAt: null },
+        { ip: '192.0.2.9', jail: 'sshd', expiresAt: at(0.5) },
+      ],
+      now,
+    );
+    const { batch, invalid } = planBatch(
+      ['203.0.113.7', '198.51.100.1', '192.0.2.1', '192.0.2.9', 'x'],
+      desired,
+      now,
+      null,
+    );
+    expect(invalid).toEqual(['x']);
+    expect(batch.add).toEqual([
+      { ip: '203.0.113.7', family: 4, jail: 'nginx-http-auth', timeoutSeconds: 3600 },
+      { ip: '198.51.100.1', family: 4, jail: 'sshd', timeoutSeconds: null },
+    ]);
+    // An element with less than a second left is removed rather than re-added for nothing.
+    expect(batch.remove).toEqual([
+      { ip: '192.0.2.1', family: 4 },
+      { ip: '192.0.2.9', family: 4 },
+    ]);
+  });
+
+  it('caps timeouts to what the backend accepts', () => {
+    const desired = new DesiredState([{ ip: '203.0.113.7', jail: 'sshd', expiresAt: at(10_000_000) }], now);
+    expect(planBatch(['203.0.113.7'], desired, now, 2_147_483).batch.add[0]?.timeoutSeconds).toBe(2_147_483);
+  });
+
+  it('lets a prefix cover the addresses inside it and restores them when it is lifted', () => {
+    const bans = [
+      { ip: '198.51.100.7', jail: 'sshd', expiresAt: at(7200) },
+      { ip: '198.51.100.0/24', jail: 'sshd', expiresAt: at(600) },
+      { ip: '2001:db8::/64', jail: 'sshd', expiresAt: at(600) },
+    ];
+    const withPrefix = new DesiredState(bans, now);
+    expect([...withPrefix.byIp.keys()].sort()).toEqual(['198.51.100.0/24', '2001:db8::/64']);
+    const { batch } = planBatch(['198.51.100.0/24'], withPrefix, now, null);
+    expect(batch.add.map((e) => e.ip)).toEqual(['198.51.100.0/24']);
+    expect(batch.remove).toEqual([{ ip: '198.51.100.7', family: 4 }]);
+
+    const lifted = new DesiredState(bans.slice(0, 1), now);
+    const after = planBatch(['198.51.100.0/24'], lifted, now, null);
+    expect(after.batch.remove).toEqual([{ ip: '198.51.100.0/24', family: 4 }]);
+    expect(after.batch.add.map((e) => [e.ip, e.timeoutSeconds])).toEqual([['198.51.100.7', 7200]]);
+  });
+});
+
+describe('planReconcile', () => {
+  it('adds missing, removes unknown and re-times drifted elements', () => {
+    const desired = new DesiredState(
+      [
+        { ip: '203.0.113.1', jail: 'sshd', expiresAt: at(600) },
+        { ip: '203.0.113.2', jail: 'sshd', expiresAt: at(600) },
+        { ip: '203.0.113.3', jail: 'sshd', expiresAt: at(3600) },
+        { ip: '203.0.113.4', jail: 'sshd', expiresAt: null },
+      ],
+      now,
+    );
+    const plan = planReconcile(
+      [
+        { ip: '203.0.113.2', family: 4, timeoutSeconds: 590 },
+        { ip: '203.0.113.3', family: 4, timeoutSeconds: 600 },
+        { ip: '203.0.113.4', family: 4, timeoutSeconds: 60 },
+        { ip: '192.0.2.200', family: 4, timeoutSeconds: 100 },
+      ],
+      desired,
+      now,
+      30,
+      null,
+    );
+    expect(plan).toMatchObject({ added: 1, removed: 1, retimed: 2 });
+    expect(plan.batch.add.map((e) => [e.ip, e.timeoutSeconds])).toEqual([
+      ['203.0.113.1', 600],
+      ['203.0.113.3', 3600],
+      ['203.0.113.4', null],
+    ]);
+    expect(plan.batch.remove).toEqual([{ ip: '192.0.2.200', family: 4 }]);
+  });
+
+  it('changes nothing when the host matches', () => {
+    const desired = new DesiredState([{ ip: '2001:db8::/64', jail: 'sshd', expiresAt: at(100) }], now);
+    const plan = planReconcile(
+      [{ ip: '2001:db8::/64', family: 6, timeoutSeconds: 95 }],
+      desired,
+      now,
+      30,
+      null,
+    );
+    expect(plan).toMatchObject({ added: 0, removed: 0, retimed: 0, batch: { add: [], remove: [] } });
+  });
+});
