@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { EnforcementSettings, HostConfig } from '../config/schema.js';
 import type { Store } from '../store/port.js';
-import { ListUnsupportedError } from './enforcer.js';
+import { CommandFailedError, ListUnsupportedError } from './enforcer.js';
 import { DesiredState, planBatch, planReconcile } from './plan.js';
 import type { Enforcer, HostStatus, PresentElement } from './port.js';
 
@@ -19,11 +19,17 @@ export type OutboxStore = Pick<
 
 export interface DispatcherOptions {
   store: OutboxStore;
-  enforcer: Enforcer & { backend?(host: HostConfig): { maxTimeoutSeconds: number | null } };
+  enforcer: Enforcer & {
+    backend?(host: HostConfig): { maxTimeoutSeconds: number | null };
+    setup?(host: HostConfig): Promise<string[]>;
+  };
   hosts: readonly HostConfig[];
   settings: EnforcementSettings;
   logger: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
-  /** Lease owner id, unique per process. */
+  /**
+   * Lease owner id. Stable across restarts of the same responder, so a restart after a crash resumes
+   * at once instead of waiting for its own dead lease to expire.
+   */
   owner: string;
   now?: () => number;
   random?: () => number;
@@ -156,16 +162,23 @@ export class Dispatcher {
       });
   }
 
+  /** Lease per host so that of several responder replicas only one touches a host at a time. */
+  private leaseName(runtime: HostRuntime): string {
+    return `enforce:${runtime.config.name}`;
+  }
+
+  private renewLease(runtime: HostRuntime): Promise<boolean> {
+    // Renewed before every batch; a holder that died frees the host after one command timeout.
+    const ttl = (this.options.settings.commandTimeout + 10) * 1000;
+    return this.options.store.acquireLease(this.leaseName(runtime), this.options.owner, ttl, this.now());
+  }
+
   private async withLease<T>(runtime: HostRuntime, work: () => Promise<T>): Promise<T | undefined> {
-    const lease = `enforce:${runtime.config.name}`;
-    const { store, owner } = this.options;
-    // Generous TTL: a batch is bounded by the command timeout, and the lease is renewed per batch.
-    const ttl = (this.options.settings.commandTimeout * 3 + 30) * 1000;
-    if (!(await store.acquireLease(lease, owner, ttl, this.now()))) return undefined;
+    if (!(await this.renewLease(runtime))) return undefined;
     try {
       return await work();
     } finally {
-      await store.releaseLease(lease, owner).catch(() => {});
+      await this.options.store.releaseLease(this.leaseName(runtime), this.options.owner).catch(() => {});
     }
   }
 
@@ -179,6 +192,7 @@ export class Dispatcher {
     await this.withLease(runtime, async () => {
       while (!this.stopped) {
         runtime.again = false;
+        if (!(await this.renewLease(runtime))) return;
         const now = this.now();
         const items = await store.claimPending(host.name, settings.batchSize, now);
         if (items.length === 0) {
@@ -247,6 +261,22 @@ export class Dispatcher {
     return run;
   }
 
+  /**
+   * A host that rebooted without a saved ruleset has lost lokiban's table: the command fails, setup
+   * (idempotent) recreates it, and the reconcile that follows re-adds every ban.
+   */
+  private async listOrSetup(host: HostConfig): Promise<PresentElement[]> {
+    const { enforcer, logger } = this.options;
+    try {
+      return await enforcer.list(host);
+    } catch (error) {
+      if (!(error instanceof CommandFailedError) || !enforcer.setup) throw error;
+      logger.warn({ host: host.name, err: error.message }, 'enforcement: cannot read the set, running setup');
+      await enforcer.setup(host);
+      return enforcer.list(host);
+    }
+  }
+
   private async reconcileNow(runtime: HostRuntime): Promise<ReconcileReport> {
     const { store, enforcer, settings, logger } = this.options;
     const host = runtime.config;
@@ -254,7 +284,7 @@ export class Dispatcher {
     try {
       const result = await this.withLease(runtime, async () => {
         // Read the host first, then the store: a ban recorded in between is in the store's answer.
-        const present: PresentElement[] = await enforcer.list(host);
+        const present: PresentElement[] = await this.listOrSetup(host);
         const now = this.now();
         const desired = new DesiredState(await store.desiredForHost(host.name, now), now);
         const plan = planReconcile(present, desired, now, settings.driftTolerance, this.maxTimeout(host));

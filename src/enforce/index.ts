@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
 import type { Store } from '../store/port.js';
@@ -52,6 +52,7 @@ export function createEnforcement(
   config: Pick<Config, 'transport' | 'enforcement' | 'hosts'>,
   store: OutboxStore | Store,
   logger: Logger,
+  options: { owner?: string } = {},
 ): Enforcement {
   const log = logger.child({ component: 'enforcement' });
   const enforcer = createEnforcer(config, log);
@@ -61,7 +62,7 @@ export function createEnforcement(
     hosts: config.hosts,
     settings: config.enforcement,
     logger: log,
-    owner: `lokiban-${process.pid}-${randomUUID()}`,
+    owner: options.owner ?? `lokiban@${hostname()}`,
   });
   return {
     start: () => dispatcher.start(),
