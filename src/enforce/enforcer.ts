@@ -86,7 +86,13 @@ export class FirewallEnforcer implements Enforcer {
     const applied: string[] = [];
     for (const step of this.backend(host).setup()) {
       if (opts.dryRun) {
-        applied.push(describeStep(step));
+        applied.push(
+          describeStep({
+            run: this.privileged(host, step.run),
+            ...(step.when ? { when: this.privileged(host, step.when) } : {}),
+            ...(step.unless ? { unless: this.privileged(host, step.unless) } : {}),
+          }),
+        );
         continue;
       }
       if (step.when && (await this.exec(host, step.when)).code !== 0) continue;
@@ -99,6 +105,9 @@ export class FirewallEnforcer implements Enforcer {
 
   /** Connects, verifies the key (the transport refuses a mismatch) and runs the backend's check commands. */
   async check(host: HostConfig): Promise<CheckRow> {
+    if (this.transport.name === 'dry-run') {
+      return { host: host.name, ok: true, detail: 'transport is dry-run: the host was not contacted' };
+    }
     try {
       const details: string[] = [];
       for (const command of this.backend(host).check()) {
