@@ -48,10 +48,12 @@ describe('nftables over SSH on a namespace host', () => {
     await enforcer.setup(host.config);
     await enforcer.setup(host.config);
     const ruleset = host.nft(['list', 'table', 'inet', 'lokiban']);
-    expect(ruleset).toMatch(/set banned4 \{\s+type ipv4_addr\s+flags interval,timeout/);
+    expect(ruleset).toMatch(/set banned4 \{\s+type ipv4_addr\s+flags timeout/);
+    expect(ruleset).toMatch(/set banned6net \{\s+type ipv6_addr\s+flags interval,timeout/);
     expect(ruleset).toMatch(/chain forward \{[^}]*ip saddr @banned4 drop/);
     // Re-running setup does not duplicate rules.
     expect(ruleset.match(/ip saddr @banned4 drop/g)).toHaveLength(2);
+    expect(ruleset.match(/ip6 saddr @banned6net drop/g)).toHaveLength(2);
   });
 
   it('bans with the right timeout, extends by replacing, unbans, and unbanning twice is harmless', async () => {

@@ -67,9 +67,9 @@ export class FirewallEnforcer implements Enforcer {
     return { commands: commands.map(describeCommand) };
   }
 
-  async list(host: HostConfig): Promise<PresentElement[]> {
+  async list(host: HostConfig, only?: Command[]): Promise<PresentElement[]> {
     const backend = this.backend(host);
-    const commands = backend.list();
+    const commands = only ?? backend.list();
     if (!commands)
       throw new ListUnsupportedError(`host "${host.name}": backend ${backend.name} cannot list its set`);
     if (!this.transport.canRead)

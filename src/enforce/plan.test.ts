@@ -38,22 +38,28 @@ describe('planBatch', () => {
     expect(planBatch(['203.0.113.7'], desired, now, 2_147_483).batch.add[0]?.timeoutSeconds).toBe(2_147_483);
   });
 
-  it('lets a prefix cover the addresses inside it and restores them when it is lifted', () => {
+  it('keeps prefixes from overlapping: a wider one replaces narrower ones and lifting it restores them', () => {
     const bans = [
       { ip: '198.51.100.7', jail: 'sshd', expiresAt: at(7200) },
-      { ip: '198.51.100.0/24', jail: 'sshd', expiresAt: at(600) },
+      { ip: '198.51.100.0/24', jail: 'sshd', expiresAt: at(7200) },
+      { ip: '198.51.0.0/16', jail: 'sshd', expiresAt: at(600) },
       { ip: '2001:db8::/64', jail: 'sshd', expiresAt: at(600) },
     ];
-    const withPrefix = new DesiredState(bans, now);
-    expect([...withPrefix.byIp.keys()].sort()).toEqual(['198.51.100.0/24', '2001:db8::/64']);
-    const { batch } = planBatch(['198.51.100.0/24'], withPrefix, now, null);
-    expect(batch.add.map((e) => e.ip)).toEqual(['198.51.100.0/24']);
-    expect(batch.remove).toEqual([{ ip: '198.51.100.7', family: 4 }]);
+    const wide = new DesiredState(bans, now);
+    // A single address lives in its own set and stays, also inside a banned prefix.
+    expect([...wide.byIp.keys()].sort()).toEqual(['198.51.0.0/16', '198.51.100.7', '2001:db8::/64']);
+    const { batch } = planBatch(['198.51.0.0/16'], wide, now, null);
+    expect(batch.add.map((e) => e.ip)).toEqual(['198.51.0.0/16']);
+    expect(batch.remove).toEqual([{ ip: '198.51.100.0/24', family: 4 }]);
 
-    const lifted = new DesiredState(bans.slice(0, 1), now);
-    const after = planBatch(['198.51.100.0/24'], lifted, now, null);
-    expect(after.batch.remove).toEqual([{ ip: '198.51.100.0/24', family: 4 }]);
-    expect(after.batch.add.map((e) => [e.ip, e.timeoutSeconds])).toEqual([['198.51.100.7', 7200]]);
+    const lifted = new DesiredState([bans[0]!, bans[1]!, bans[3]!], now);
+    const after = planBatch(['198.51.0.0/16'], lifted, now, null);
+    expect(after.batch.remove).toEqual([{ ip: '198.51.0.0/16', family: 4 }]);
+    expect(after.batch.add.map((e) => [e.ip, e.timeoutSeconds])).toEqual([['198.51.100.0/24', 7200]]);
+    // Touching a single address touches nothing else.
+    expect(planBatch(['198.51.100.7'], lifted, now, null).batch.add.map((e) => e.ip)).toEqual([
+      '198.51.100.7',
+    ]);
   });
 });
 

@@ -16,18 +16,21 @@ interface Effective {
   expiresAt: number | null;
 }
 
+const isFull = (net: Network) => net.prefix === (net.family === 4 ? 32 : 128);
+
 const later = (a: number | null, b: number | null) => (a === null || b === null ? null : Math.max(a, b));
 
 /**
- * What the host's set should hold: one element per address (the latest expiry over all jails wins, so
- * a short ban in one jail never cuts a longer one in another), and no two overlapping elements — an
- * interval set refuses overlaps, so an address inside a banned prefix is covered by the prefix.
+ * What the host should hold: one element per address (the latest expiry over all jails wins, so a
+ * short ban in one jail never cuts a longer one in another), and no two overlapping prefixes — an
+ * interval set refuses overlaps, so a prefix inside a wider banned prefix waits until the wider one is
+ * lifted. Single addresses live in their own sets and are always kept, also inside a banned prefix.
  * Elements already expired (less than a second left) are left out.
  */
 export class DesiredState {
   readonly byIp = new Map<string, Effective>();
-  /** Every wanted element, including those a prefix covers. */
-  readonly wanted: Effective[];
+  /** Every wanted prefix, including those a wider prefix covers. */
+  readonly wantedPrefixes: Effective[];
   private readonly prefixes: Effective[] = [];
 
   constructor(desired: readonly DesiredBan[], now: number) {
@@ -44,16 +47,19 @@ export class DesiredState {
     }
     // Widest first: a prefix claims every narrower element it covers.
     candidates.sort((a, b) => a.net.prefix - b.net.prefix);
-    this.wanted = candidates;
+    this.wantedPrefixes = candidates.filter((c) => !isFull(c.net));
     for (const candidate of candidates) {
-      const full = candidate.net.prefix === (candidate.net.family === 4 ? 32 : 128);
+      if (isFull(candidate.net)) {
+        this.byIp.set(candidate.ip, candidate);
+        continue;
+      }
       if (this.prefixes.some((p) => contains(p.net, candidate.net))) continue;
       this.byIp.set(candidate.ip, candidate);
-      if (!full) this.prefixes.push(candidate);
+      this.prefixes.push(candidate);
     }
   }
 
-  /** Prefix elements overlapping `ip` (including itself when it is one). */
+  /** Effective prefixes overlapping prefix `net` (including itself when it is one). */
   overlapping(net: Network): Effective[] {
     return this.prefixes.filter((p) => contains(p.net, net) || contains(net, p.net));
   }
@@ -74,8 +80,8 @@ export interface PlannedBatch {
 
 /**
  * Turns the outbox rows touched since the last flush into one batch: every touched address ends up as
- * the desired state says (present with its remaining time, or absent). Prefixes bring along the
- * elements they overlap, so a wider ban replaces narrower ones and lifting it restores them.
+ * the desired state says (present with its remaining time, or absent). A touched prefix brings along
+ * the prefixes it overlaps, so a wider ban replaces narrower ones and lifting it restores them.
  */
 export function planBatch(
   touchedIps: Iterable<string>,
@@ -94,11 +100,10 @@ export function planBatch(
     touched.set(ip, net);
   }
   for (const net of [...touched.values()]) {
+    if (isFull(net)) continue;
     for (const p of desired.overlapping(net)) touched.set(p.ip, p.net);
-    const full = net.prefix === (net.family === 4 ? 32 : 128);
-    if (!full) {
-      for (const entry of desired.wanted) if (contains(net, entry.net)) touched.set(entry.ip, entry.net);
-    }
+    for (const entry of desired.wantedPrefixes)
+      if (contains(net, entry.net)) touched.set(entry.ip, entry.net);
   }
   const batch: EnforcementBatch = { add: [], remove: [] };
   for (const [ip, net] of touched) {

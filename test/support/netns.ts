@@ -192,6 +192,9 @@ export async function createTestHost(opts: { attacker?: boolean; name?: string }
         'MaxSessions 100',
         'MaxStartups 100:30:200',
         'LogLevel ERROR',
+        // Sessions run the login shell; a HOME of their own keeps the machine's shell start-up files
+        // (and whatever they hook in) out of the test hosts.
+        `SetEnv HOME=${dir}`,
         '',
       ].join('\n'),
     );
@@ -239,7 +242,8 @@ export async function createTestHost(opts: { attacker?: boolean; name?: string }
       list: (family) =>
         ([4, 6] as const)
           .filter((f) => family === undefined || f === family)
-          .flatMap((f) => parseNftListSet(nft(['-j', 'list', 'set', 'inet', 'lokiban', `banned${f}`]))),
+          .flatMap((f) => [`banned${f}`, `banned${f}net`])
+          .flatMap((set) => parseNftListSet(nft(['-j', 'list', 'set', 'inet', 'lokiban', set]))),
       startSshd,
       stopSshd,
       linkDown: () => sh(['ip', 'link', 'set', vethRoot, 'down']),

@@ -24,6 +24,8 @@ export interface Backend {
    */
   apply(batch: EnforcementBatch, present?: readonly PresentElement[]): Command[];
   needsPresent(batch: EnforcementBatch): boolean;
+  /** What to read for `needsPresent` (default: `list`); may be a subset of the sets. */
+  listForApply?(): Command[];
   /** Commands whose outputs `parseList` reads; undefined when the backend cannot read its state back. */
   list(): Command[] | undefined;
   parseList(outputs: string[]): PresentElement[];

@@ -23,22 +23,27 @@ describe('nftables backend', () => {
     expect(script).toContain('add element inet lokiban banned4 { 203.0.113.7 timeout 600s }');
     // permanent: no timeout
     expect(script).toMatch(/add element inet lokiban banned6 \{ 2001:db8::1 \}\n/);
+    expect(script).toContain('add set inet lokiban banned4 { type ipv4_addr; flags timeout; }');
+    expect(script).toContain('add set inet lokiban banned6net { type ipv6_addr; flags interval, timeout; }');
+    expect(script).toContain('add rule inet lokiban forward ip saddr @banned4net drop');
     const lines = script.split('\n');
     expect(lines.indexOf('delete element inet lokiban banned4 { 203.0.113.7 }')).toBeLessThan(
       lines.indexOf('add element inet lokiban banned4 { 203.0.113.7 timeout 600s }'),
     );
   });
 
-  it('removes with plain deletes of present elements when prefixes are involved', () => {
+  it('writes prefixes into the interval sets with plain deletes of what is present', () => {
     const backend = nftablesBackend();
     const batch = { add: [el('10.0.0.0/16', 300)], remove: [{ ip: '10.0.0.0/24', family: 4 as const }] };
     expect(backend.needsPresent(batch)).toBe(true);
     expect(backend.needsPresent({ add: [el('10.0.0.1', 300)], remove: [] })).toBe(false);
+    expect(backend.listForApply?.().map((c) => c.argv.at(-1))).toEqual(['banned4net', 'banned6net']);
     const script = nftApplyScript(batch, [{ ip: '10.0.0.0/24', family: 4, timeoutSeconds: 20 }]);
-    expect(script).toContain('delete element inet lokiban banned4 { 10.0.0.0/24 }');
+    expect(script).toContain('delete element inet lokiban banned4net { 10.0.0.0/24 }');
     expect(script).not.toContain('timeout 1s');
-    expect(script).not.toContain('delete element inet lokiban banned4 { 10.0.0.0/16 }');
-    expect(script).toContain('add element inet lokiban banned4 { 10.0.0.0/16 timeout 300s }');
+    expect(script).not.toContain('delete element inet lokiban banned4net { 10.0.0.0/16 }');
+    expect(script).toContain('add element inet lokiban banned4net { 10.0.0.0/16 timeout 300s }');
+    expect(script).not.toMatch(/element inet lokiban banned4 /);
   });
 
   it('refuses anything but canonical addresses, whole seconds and safe jails', () => {
