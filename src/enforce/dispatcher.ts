@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { EnforcementSettings, HostConfig } from '../config/schema.js';
 import type { Store } from '../store/port.js';
 import { CommandFailedError, ListUnsupportedError } from './enforcer.js';
-import { DesiredState, planBatch, planReconcile } from './plan.js';
+import { DesiredState, hasPrefix, planBatch, planReconcile } from './plan.js';
 import type { Enforcer, HostStatus, PresentElement } from './port.js';
 
 /** The part of the store the dispatcher and reconciler use. */
@@ -200,13 +200,11 @@ export class Dispatcher {
           return;
         }
         runtime.status.queueDepth = items.length;
-        const desired = new DesiredState(await store.desiredForHost(host.name, now), now);
-        const { batch, invalid } = planBatch(
-          items.map((i) => i.ip),
-          desired,
-          now,
-          this.maxTimeout(host),
-        );
+        // Rows already carry each address's merged state; only prefixes need the host's whole picture.
+        const desired = hasPrefix(items)
+          ? new DesiredState(await store.desiredForHost(host.name, now), now)
+          : undefined;
+        const { batch, invalid } = planBatch(items, desired, now, this.maxTimeout(host));
         const bad = items.filter((i) => invalid.includes(i.ip));
         const good = items.filter((i) => !invalid.includes(i.ip));
         if (bad.length > 0) {

@@ -18,6 +18,13 @@ interface Effective {
 
 const isFull = (net: Network) => net.prefix === (net.family === 4 ? 32 : 128);
 
+function elementOf(entry: Effective, now: number, maxTimeout: number | null): BanElement {
+  let timeoutSeconds =
+    entry.expiresAt === null ? null : Math.max(1, Math.ceil((entry.expiresAt - now) / 1000));
+  if (timeoutSeconds !== null && maxTimeout !== null) timeoutSeconds = Math.min(timeoutSeconds, maxTimeout);
+  return { ip: entry.ip, family: entry.net.family, jail: entry.jail, timeoutSeconds };
+}
+
 const later = (a: number | null, b: number | null) => (a === null || b === null ? null : Math.max(a, b));
 
 /**
@@ -78,37 +85,67 @@ export interface PlannedBatch {
   invalid: string[];
 }
 
+/** What the planner needs of an outbox row (see OutboxItem: the state is already per address). */
+export interface TouchedItem {
+  ip: string;
+  jail: string;
+  desired: 'present' | 'absent';
+  expiresAt: number | null;
+}
+
+export function hasPrefix(items: readonly TouchedItem[]): boolean {
+  return items.some((item) => item.ip.includes('/'));
+}
+
 /**
- * Turns the outbox rows touched since the last flush into one batch: every touched address ends up as
- * the desired state says (present with its remaining time, or absent). A touched prefix brings along
- * the prefixes it overlaps, so a wider ban replaces narrower ones and lifting it restores them.
+ * Turns the outbox rows claimed for one host into one batch. A single address ends up as its rows say
+ * (the store already merged every jail's bans of that address). Prefixes need the host's whole desired
+ * state (`desired`, required when `hasPrefix`): a touched prefix brings along the prefixes it overlaps,
+ * so a wider ban replaces narrower ones and lifting it restores them.
  */
 export function planBatch(
-  touchedIps: Iterable<string>,
-  desired: DesiredState,
+  items: readonly TouchedItem[],
+  desired: DesiredState | undefined,
   now: number,
   maxTimeout: number | null,
 ): PlannedBatch {
-  const touched = new Map<string, Network>();
+  const batch: EnforcementBatch = { add: [], remove: [] };
   const invalid: string[] = [];
-  for (const ip of touchedIps) {
-    const net = parseNetwork(ip);
+  const singles = new Map<string, Effective | null>();
+  const prefixes = new Map<string, Network>();
+  for (const item of items) {
+    const net = parseNetwork(item.ip);
     if (!net) {
-      invalid.push(ip);
+      invalid.push(item.ip);
       continue;
     }
-    touched.set(ip, net);
+    if (!isFull(net)) {
+      prefixes.set(item.ip, net);
+      continue;
+    }
+    const live = item.desired === 'present' && (item.expiresAt === null || item.expiresAt - now >= 1000);
+    const seen = singles.get(item.ip);
+    if (!live) {
+      if (seen === undefined) singles.set(item.ip, null);
+      continue;
+    }
+    const expiresAt = seen ? later(seen.expiresAt, item.expiresAt) : item.expiresAt;
+    singles.set(item.ip, { ip: item.ip, net, jail: seen?.jail ?? item.jail, expiresAt });
   }
-  for (const net of [...touched.values()]) {
-    if (isFull(net)) continue;
-    for (const p of desired.overlapping(net)) touched.set(p.ip, p.net);
+  for (const [ip, entry] of singles) {
+    if (entry) batch.add.push(elementOf(entry, now, maxTimeout));
+    else batch.remove.push({ ip, family: familyOf(ip) });
+  }
+  if (prefixes.size === 0) return { batch, invalid };
+  if (!desired) throw new Error('planning prefix changes needs the desired state');
+  for (const net of [...prefixes.values()]) {
+    for (const p of desired.overlapping(net)) prefixes.set(p.ip, p.net);
     for (const entry of desired.wantedPrefixes)
-      if (contains(net, entry.net)) touched.set(entry.ip, entry.net);
+      if (contains(net, entry.net)) prefixes.set(entry.ip, entry.net);
   }
-  const batch: EnforcementBatch = { add: [], remove: [] };
-  for (const [ip, net] of touched) {
+  for (const [ip, net] of prefixes) {
     const entry = desired.byIp.get(ip);
-    if (entry) batch.add.push(desired.element(entry, now, maxTimeout));
+    if (entry) batch.add.push(elementOf(entry, now, maxTimeout));
     else batch.remove.push({ ip, family: net.family });
   }
   return { batch, invalid };

@@ -56,11 +56,25 @@ export class MemoryOutbox implements OutboxStore {
     ];
   }
 
+  /** Like the real stores: each item carries the merged state of its address on the host (see OutboxItem). */
   async claimPending(host: string, limit: number, now: number): Promise<OutboxItem[]> {
     return this.rows
       .filter((r) => r.host === host && r.state !== 'applied' && r.nextAttemptAt <= now)
       .slice(0, limit)
-      .map(({ state: _s, nextAttemptAt: _n, lastError: _l, ...item }) => ({ ...item }));
+      .map(({ state: _s, nextAttemptAt: _n, lastError: _l, ...item }) => {
+        const active = this.rows.filter(
+          (r) =>
+            r.host === host &&
+            r.ip === item.ip &&
+            r.desired === 'present' &&
+            (r.expiresAt === null || r.expiresAt > now),
+        );
+        if (active.length === 0) return { ...item, desired: 'absent' as const };
+        const expiresAt = active.some((r) => r.expiresAt === null)
+          ? null
+          : Math.max(...active.map((r) => r.expiresAt!));
+        return { ...item, desired: 'present' as const, expiresAt };
+      });
   }
 
   async markApplied(items: ReadonlyArray<Pick<OutboxItem, 'targetId' | 'version'>>): Promise<void> {

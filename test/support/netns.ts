@@ -20,6 +20,8 @@ function sh(argv: string[], opts: { input?: string; allowFail?: boolean } = {}):
       input: opts.input,
       encoding: 'utf8',
       stdio: ['pipe', 'pipe', 'pipe'],
+      // A set of 100,000 elements lists as ~7 MB of JSON.
+      maxBuffer: 256 * 1024 * 1024,
     });
   } catch (error) {
     if (opts.allowFail) return '';

@@ -89,6 +89,9 @@ export function sshTransport(options: SshOptions): Transport {
         `host "${host.name}": cannot connect to ${host.user}@${host.address}:${host.port}: ${(error as Error).message}`,
       );
     }
+    // Commands and their replies are small packets: without TCP_NODELAY, Nagle's algorithm meets the
+    // peer's delayed ACK and every command waits ~40 ms.
+    ssh.connection?.setNoDelay(true);
     // A dropped connection is noticed here, so the next command reconnects instead of failing forever.
     ssh.connection?.on('close', () => {
       if (entry.ssh === ssh) entry.ssh = undefined;
