@@ -22,6 +22,7 @@ export interface DispatcherOptions {
   enforcer: Enforcer & {
     backend?(host: HostConfig): { maxTimeoutSeconds: number | null };
     setup?(host: HostConfig): Promise<string[]>;
+    forgetSetup?(host: HostConfig): void;
   };
   hosts: readonly HostConfig[];
   settings: EnforcementSettings;
@@ -196,7 +197,8 @@ export class Dispatcher {
         const now = this.now();
         const items = await store.claimPending(host.name, settings.batchSize, now);
         if (items.length === 0) {
-          runtime.status.queueDepth = 0;
+          // Rows waiting out a retry backoff are not claimable yet but still queued.
+          if (runtime.status.state !== 'down') runtime.status.queueDepth = 0;
           return;
         }
         runtime.status.queueDepth = items.length;
@@ -281,6 +283,8 @@ export class Dispatcher {
     const report: ReconcileReport = { host: host.name, added: 0, removed: 0, retimed: 0 };
     try {
       const result = await this.withLease(runtime, async () => {
+        // Drop rules flushed by hand leave the sets intact; re-asserting setup with the next batch heals it.
+        enforcer.forgetSetup?.(host);
         // Read the host first, then the store: a ban recorded in between is in the store's answer.
         const present: PresentElement[] = await this.listOrSetup(host);
         const now = this.now();

@@ -22,6 +22,8 @@ export interface CheckRow {
 /** Backends and transports joined: validated commands in, checked exit status out. */
 export class FirewallEnforcer implements Enforcer {
   private readonly backends = new Map<string, Backend>();
+  /** Hosts whose last batch succeeded: their next batch can skip the setup statements. */
+  private readonly ready = new Set<string>();
 
   constructor(
     readonly transport: Transport,
@@ -62,9 +64,20 @@ export class FirewallEnforcer implements Enforcer {
   async apply(host: HostConfig, batch: EnforcementBatch): Promise<EnforcementResult> {
     const backend = this.backend(host);
     const present = backend.needsPresent(batch) && this.transport.canRead ? await this.list(host) : undefined;
-    const commands = backend.apply(batch, present);
-    for (const command of commands) await this.execChecked(host, command);
+    const commands = backend.apply(batch, present, { ensureSetup: !this.ready.has(host.name) });
+    try {
+      for (const command of commands) await this.execChecked(host, command);
+    } catch (error) {
+      this.ready.delete(host.name);
+      throw error;
+    }
+    this.ready.add(host.name);
     return { commands: commands.map(describeCommand) };
+  }
+
+  /** The next batch for this host carries the setup statements again (asked for by each reconcile). */
+  forgetSetup(host: HostConfig): void {
+    this.ready.delete(host.name);
   }
 
   async list(host: HostConfig, only?: Command[]): Promise<PresentElement[]> {

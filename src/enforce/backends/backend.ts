@@ -22,7 +22,11 @@ export interface Backend {
    * Commands applying one batch. `present` (when the backend asks for it through `needsPresent`) is what
    * the host holds right now, so the commands can be exact instead of defensive.
    */
-  apply(batch: EnforcementBatch, present?: readonly PresentElement[]): Command[];
+  apply(
+    batch: EnforcementBatch,
+    present?: readonly PresentElement[],
+    opts?: { ensureSetup?: boolean },
+  ): Command[];
   needsPresent(batch: EnforcementBatch): boolean;
   /** What to read for `needsPresent` (default: `list`); may be a subset of the sets. */
   listForApply?(): Command[];

@@ -32,6 +32,15 @@ describe('nftables backend', () => {
     );
   });
 
+  it('leaves the setup statements out when asked, and sends nothing for an empty batch', () => {
+    const script = nftApplyScript({ add: [el('203.0.113.7', 60)], remove: [] }, undefined, {
+      ensureSetup: false,
+    });
+    expect(script).not.toContain('add table');
+    expect(script.split('\n')[0]).toBe('add element inet lokiban banned4 { 203.0.113.7 timeout 1s }');
+    expect(nftablesBackend().apply({ add: [], remove: [] }, undefined, { ensureSetup: false })).toEqual([]);
+  });
+
   it('writes prefixes into the interval sets with plain deletes of what is present', () => {
     const backend = nftablesBackend();
     const batch = { add: [el('10.0.0.0/16', 300)], remove: [{ ip: '10.0.0.0/24', family: 4 as const }] };

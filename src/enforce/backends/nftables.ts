@@ -82,12 +82,18 @@ function withTimeout(element: BanElement): string {
  * against the host's `present` prefixes: plain deletes of what is there, then adds. Prefixes never
  * overlap each other in the set (see DesiredState); addresses in the hash sets may sit inside a prefix.
  */
-export function nftApplyScript(batch: EnforcementBatch, present?: readonly PresentElement[]): string {
+export function nftApplyScript(
+  batch: EnforcementBatch,
+  present?: readonly PresentElement[],
+  opts: { ensureSetup?: boolean } = { ensureSetup: true },
+): string {
   const { add, remove } = normalizeBatch(batch);
   const adds = add.map(safeElement);
   const removes = remove.map((r) => ({ ip: safeNetwork(r.ip, r.family), family: r.family }));
   const there = new Set((present ?? []).map((p) => p.ip));
-  const lines = [nftSetupScript().trimEnd()];
+  // The first batch on a connection (and the retry after a failure) carries the idempotent setup, so
+  // a host that lost its ruleset (reboot, flush) gets table, sets and drop rules back with its bans.
+  const lines = opts.ensureSetup === false ? [] : [nftSetupScript().trimEnd()];
   for (const family of [4, 6] as const) {
     for (const kind of ['addr', 'net'] as const) {
       const set = NFT_SETS[kind][family];
@@ -171,7 +177,10 @@ export function nftablesBackend(): Backend {
     needsPresent: (batch) => [...batch.add, ...batch.remove].some((e) => setKindOf(e.ip) === 'net'),
     // Only the (small) prefix sets are needed to write a batch exactly.
     listForApply: () => [listCommand(NFT_SETS.net[4]), listCommand(NFT_SETS.net[6])],
-    apply: (batch, present) => [{ argv: ['nft', '-f', '-'], stdin: nftApplyScript(batch, present) }],
+    apply: (batch, present, opts) => {
+      const stdin = nftApplyScript(batch, present, opts);
+      return stdin === '\n' ? [] : [{ argv: ['nft', '-f', '-'], stdin }];
+    },
     list: () => SET_DEFS.map((s) => listCommand(s.name)),
     parseList: (outputs) => outputs.flatMap(parseNftListSet),
   };
