@@ -5,33 +5,31 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerHostsCommands } from '../src/cli/hosts.js';
+import { CliError } from '../src/cli/io.js';
 import { createTestHost, type TestHost } from './support/netns.js';
 
 async function run(args: string[]): Promise<{ out: string; err: string; code: number }> {
-  const program = new Command().exitOverride();
-  registerHostsCommands(program);
   let out = '';
   let err = '';
-  const write = process.stdout.write.bind(process.stdout);
-  const writeErr = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string) => {
-    out += chunk;
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string) => {
-    err += chunk;
-    return true;
-  }) as typeof process.stderr.write;
-  process.exitCode = 0;
+  const io = {
+    out: (t: string) => {
+      out += `${t}\n`;
+    },
+    err: (t: string) => {
+      err += `${t}\n`;
+    },
+    env: {},
+  };
+  const program = new Command().exitOverride();
+  registerHostsCommands(program, io);
   try {
     await program.parseAsync(['node', 'lokiban', ...args]);
-  } finally {
-    process.stdout.write = write;
-    process.stderr.write = writeErr;
+    return { out, err, code: 0 };
+  } catch (error) {
+    if (error instanceof CliError)
+      return { out, err: `${err}error: ${error.message}\n`, code: error.exitCode };
+    throw error;
   }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = 0;
-  return { out, err, code };
 }
 
 describe('lokiban hosts check / setup', () => {
@@ -73,6 +71,7 @@ describe('lokiban hosts check / setup', () => {
     const config = configFor('ok', host.hostKeyFingerprint);
     const before = await run(['hosts', 'check', '-c', config]);
     expect(before.code).toBe(1);
+    expect(before.err).toContain('1 of 1 host failed the check');
     expect(before.out).toMatch(/edge1\s+root@10\.203\.\d+\.2:22\s+nftables\s+FAIL\s+.*hosts setup/);
 
     const setup = await run(['hosts', 'setup', '-c', config]);
@@ -95,8 +94,14 @@ describe('lokiban hosts check / setup', () => {
     expect(result.out).toContain('FAIL');
     expect(result.out).toContain(other);
     expect(result.out).toContain(host.hostKeyFingerprint);
-    await expect(
-      run(['hosts', 'check', '-c', configFor('ok', host.hostKeyFingerprint), '--host', 'nope']),
-    ).rejects.toThrow(/unknown host: nope/);
+    const unknown = await run([
+      'hosts',
+      'check',
+      '-c',
+      configFor('ok', host.hostKeyFingerprint),
+      '--host',
+      'nope',
+    ]);
+    expect(unknown).toMatchObject({ code: 2, err: 'error: unknown host: nope\n' });
   });
 });

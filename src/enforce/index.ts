@@ -12,6 +12,13 @@ import type { Transport } from './transports/transport.js';
 
 export type { EnforcementStatus, HostStatus } from './port.js';
 
+type LogMethods = Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
+
+/** pino's logger or fastify's `app.log`: anything that logs and makes child loggers. */
+export interface EnforcementLogger extends LogMethods {
+  child(bindings: Record<string, unknown>): LogMethods;
+}
+
 export interface Enforcement {
   start(): void;
   stop(): Promise<void>;
@@ -24,7 +31,7 @@ export interface Enforcement {
 
 export function createTransport(
   config: Pick<Config, 'transport' | 'enforcement'>,
-  logger?: Logger,
+  logger?: LogMethods,
 ): Transport {
   switch (config.transport) {
     case 'ssh':
@@ -42,7 +49,7 @@ export function createTransport(
 
 export function createEnforcer(
   config: Pick<Config, 'transport' | 'enforcement'>,
-  logger?: Logger,
+  logger?: LogMethods,
 ): FirewallEnforcer {
   return new FirewallEnforcer(createTransport(config, logger), config.enforcement.commandTimeout * 1000);
 }
@@ -51,7 +58,7 @@ export function createEnforcer(
 export function createEnforcement(
   config: Pick<Config, 'transport' | 'enforcement' | 'hosts'>,
   store: OutboxStore | Store,
-  logger: Logger,
+  logger: EnforcementLogger,
   options: { owner?: string } = {},
 ): Enforcement {
   const log = logger.child({ component: 'enforcement' });
