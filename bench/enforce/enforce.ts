@@ -2,6 +2,7 @@
  * Enforcement benchmarks against real namespace hosts (sshd + nftables) over SSH, with the SQLite store:
  *   fanout     10,000 new bans fanned out to 3 hosts: time until all are present on all hosts
  *   latency    one ban on 3 warm hosts: recorded → element present on every host (p50, p99)
+ *   webhook    the same through the HTTP server: webhook POST received → element present on every host
  *   reconcile  100,000 active bans on one host after its set was flushed: time to restore them
  * Run as root: `node --import tsx bench/enforce/enforce.ts [fanout|latency|reconcile|all]`
  */
@@ -12,6 +13,7 @@ import pino from 'pino';
 import { parseConfig } from '../../src/config/load.js';
 import { buildDecisionPolicy } from '../../src/domain/policy.js';
 import { createEnforcement } from '../../src/enforce/index.js';
+import { startServer } from '../../src/server.js';
 import type { BatchItem } from '../../src/store/port.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { createTestHost, type TestHost } from '../../test/support/netns.js';
@@ -150,6 +152,86 @@ async function latency(): Promise<void> {
   }
 }
 
+async function webhook(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'lkb-enf-bench-'));
+  const hosts: TestHost[] = [];
+  for (let i = 0; i < 3; i++) hosts.push(await createTestHost({ name: `bench${i + 1}` }));
+  const token = 'bench-webhook-token-0123456789';
+  const config = parseConfig(
+    JSON.stringify({
+      server: { listen: '127.0.0.1:0' },
+      store: { sqlite: join(dir, 'lokiban.db') },
+      auth: { webhook: { bearer: token } },
+      logging: { level: 'warn' },
+      defaults: { bantime: '1d', ignoreip: [] },
+      jails: { sshd: {} },
+      transport: 'ssh',
+      hosts: hosts.map((h) => ({ ...h.config, match: {} })),
+      enforcement: { reconcileInterval: 3600 },
+    }),
+    {},
+  );
+  let enf: ReturnType<typeof createEnforcement> | undefined;
+  const server = await startServer(config, {
+    enforcement: ({ store, logger: log }) => {
+      enf = createEnforcement(config, store, log, { owner: 'bench' });
+      return enf;
+    },
+  });
+  try {
+    await enf!.reconcile();
+    const samples: number[] = [];
+    for (let i = 0; i < 220; i++) {
+      serial += 1;
+      const ip = ipFor(serial);
+      const body = JSON.stringify({
+        version: '4',
+        groupKey: `{}:{ip="${ip}"}`,
+        status: 'firing',
+        receiver: 'lokiban',
+        groupLabels: { ip },
+        commonLabels: { alertname: 'SshdBruteForce', ip, jail: 'sshd' },
+        commonAnnotations: {},
+        externalURL: 'http://alertmanager',
+        alerts: [
+          {
+            status: 'firing',
+            labels: { alertname: 'SshdBruteForce', ip, jail: 'sshd' },
+            annotations: {},
+            startsAt: new Date().toISOString(),
+            endsAt: '0001-01-01T00:00:00Z',
+            generatorURL: '',
+            fingerprint: `bench-${serial}`,
+          },
+        ],
+      });
+      const startedAt = Date.now();
+      const started = performance.now();
+      const response = await fetch(`${server.url}/api/v1/webhook`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body,
+      });
+      if (response.status !== 200) throw new Error(`webhook answered ${response.status}`);
+      while (!enf!.status.hosts().every((h) => (h.lastAppliedAt ?? 0) >= startedAt)) {
+        await new Promise((r) => setImmediate(r));
+      }
+      const elapsed = performance.now() - started;
+      if (!hosts.every((h) => present(h, ip))) throw new Error(`${ip} missing after its batch was applied`);
+      if (i >= 20) samples.push(elapsed);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    samples.sort((a, b) => a - b);
+    console.log(
+      `webhook: POST /api/v1/webhook → present on all 3 hosts, n=${samples.length}: p50 ${percentile(samples, 0.5).toFixed(1)} ms, p99 ${percentile(samples, 0.99).toFixed(1)} ms, max ${samples.at(-1)!.toFixed(1)} ms`,
+    );
+  } finally {
+    await server.close();
+    for (const host of hosts) await host.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function reconcile(): Promise<void> {
   const { hosts, store, policy, enf, teardown } = await setup(1, { batchSize: 20_000 });
   const host = hosts[0]!;
@@ -174,4 +256,5 @@ async function reconcile(): Promise<void> {
 const which = process.argv[2] ?? 'all';
 if (which === 'fanout' || which === 'all') await fanout();
 if (which === 'latency' || which === 'all') await latency();
+if (which === 'webhook' || which === 'all') await webhook();
 if (which === 'reconcile' || which === 'all') await reconcile();
