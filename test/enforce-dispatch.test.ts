@@ -78,9 +78,11 @@ describe('dispatcher and reconciler against three namespace hosts over SSH', () 
     await web2.startSshd();
     web3.linkUp();
     await until(() => count(web2) === before[1]! + 100 && count(web3) === before[2]! + 100, 30_000);
+    // The status follows right after the store records the batch as applied.
+    await until(() => enforcement.status.hosts().find((s) => s.name === 'web2')?.state === 'up', 5000);
     expect(enforcement.status.hosts().find((s) => s.name === 'web2')).toMatchObject({
-      state: 'up',
       queueDepth: 0,
+      lastError: null,
     });
   });
 

@@ -72,6 +72,25 @@ describe('nftables over SSH on a namespace host', () => {
     await enforcer.apply(host.config, { add: [], remove: [{ ip: '203.0.113.7', family: 4 }] });
   });
 
+  it('after a full read, adds new elements without deletes and still extends and unbans', async () => {
+    const seeded = new FirewallEnforcer(ssh(), 10_000);
+    await seeded.list(host.config);
+    const first = await seeded.apply(host.config, { add: [el('203.0.113.60', 300)], remove: [] });
+    expect(first.commands.join('\n')).not.toContain('delete element');
+    await seeded.apply(host.config, { add: [el('203.0.113.60', 5000)], remove: [] });
+    expect(host.list(4).find((e) => e.ip === '203.0.113.60')?.timeoutSeconds).toBeGreaterThan(4900);
+    await seeded.apply(host.config, { add: [], remove: [{ ip: '203.0.113.60', family: 4 }] });
+    expect(host.list(4).some((e) => e.ip === '203.0.113.60')).toBe(false);
+    // Removing what is known to be gone sends nothing; adding it back is a plain add again.
+    expect(
+      (await seeded.apply(host.config, { add: [], remove: [{ ip: '203.0.113.60', family: 4 }] })).commands,
+    ).toEqual([]);
+    await seeded.apply(host.config, { add: [el('203.0.113.60', 100)], remove: [] });
+    expect(host.list(4).find((e) => e.ip === '203.0.113.60')?.timeoutSeconds).toBeGreaterThan(90);
+    await seeded.apply(host.config, { add: [], remove: [{ ip: '203.0.113.60', family: 4 }] });
+    await seeded.close();
+  });
+
   it('handles permanent, IPv6 /64 and overlapping prefix bans', async () => {
     await enforcer.apply(host.config, {
       add: [el('2001:db8:1::/64', 900), el('198.51.100.0/24', 300), el('192.0.2.55', null)],

@@ -24,6 +24,13 @@ export class FirewallEnforcer implements Enforcer {
   private readonly backends = new Map<string, Backend>();
   /** Hosts whose last batch succeeded: their next batch can skip the setup statements. */
   private readonly ready = new Set<string>();
+  /**
+   * Per host, what its sets hold (address → expiry, epoch ms; null = permanent) since the last full
+   * read, kept up to date by every successful batch and dropped on any failure. It only ever lets a
+   * batch skip the delete of an element that is certainly absent; when it is wrong (someone added the
+   * element by hand) the add leaves the existing element, and the reconciler re-times it.
+   */
+  private readonly known = new Map<string, Map<string, number | null>>();
 
   constructor(
     readonly transport: Transport,
@@ -64,14 +71,34 @@ export class FirewallEnforcer implements Enforcer {
   async apply(host: HostConfig, batch: EnforcementBatch): Promise<EnforcementResult> {
     const backend = this.backend(host);
     const present = backend.needsPresent(batch) && this.transport.canRead ? await this.list(host) : undefined;
-    const commands = backend.apply(batch, present, { ensureSetup: !this.ready.has(host.name) });
+    const known = this.known.get(host.name);
+    const now = Date.now();
+    const commands = backend.apply(batch, present, {
+      ensureSetup: !this.ready.has(host.name),
+      ...(known
+        ? {
+            knownAbsent: (ip: string) => {
+              if (!known.has(ip)) return true;
+              const expiry = known.get(ip);
+              // The kernel's clock and ours differ a little: only long-expired elements count as gone.
+              return expiry !== null && expiry !== undefined && expiry + 5_000 < now;
+            },
+          }
+        : {}),
+    });
     try {
       for (const command of commands) await this.execChecked(host, command);
     } catch (error) {
       this.ready.delete(host.name);
+      this.known.delete(host.name);
       throw error;
     }
     this.ready.add(host.name);
+    if (known) {
+      for (const r of batch.remove) known.delete(r.ip);
+      for (const a of batch.add)
+        known.set(a.ip, a.timeoutSeconds === null ? null : now + a.timeoutSeconds * 1000);
+    }
     return { commands: commands.map(describeCommand) };
   }
 
@@ -90,8 +117,18 @@ export class FirewallEnforcer implements Enforcer {
         `host "${host.name}": transport ${this.transport.name} cannot read state`,
       );
     const outputs: string[] = [];
+    const readAt = Date.now();
     for (const command of commands) outputs.push((await this.execChecked(host, command)).stdout);
-    return backend.parseList(outputs);
+    const elements = backend.parseList(outputs);
+    if (!only) {
+      this.known.set(
+        host.name,
+        new Map(
+          elements.map((e) => [e.ip, e.timeoutSeconds === null ? null : readAt + e.timeoutSeconds * 1000]),
+        ),
+      );
+    }
+    return elements;
   }
 
   /** Runs the backend's idempotent setup; with `dryRun` only returns what would run. */

@@ -25,7 +25,7 @@ export interface Backend {
   apply(
     batch: EnforcementBatch,
     present?: readonly PresentElement[],
-    opts?: { ensureSetup?: boolean },
+    opts?: { ensureSetup?: boolean; knownAbsent?: (ip: string) => boolean },
   ): Command[];
   needsPresent(batch: EnforcementBatch): boolean;
   /** What to read for `needsPresent` (default: `list`); may be a subset of the sets. */

@@ -41,6 +41,22 @@ describe('nftables backend', () => {
     expect(nftablesBackend().apply({ add: [], remove: [] }, undefined, { ensureSetup: false })).toEqual([]);
   });
 
+  it('adds known-absent addresses without the delete, and skips removing them', () => {
+    const script = nftApplyScript(
+      { add: [el('203.0.113.7', 60), el('203.0.113.8', 60)], remove: [{ ip: '203.0.113.9', family: 4 }] },
+      undefined,
+      { ensureSetup: false, knownAbsent: (ip) => ip !== '203.0.113.8' },
+    );
+    expect(script).toBe(
+      [
+        'add element inet lokiban banned4 { 203.0.113.8 timeout 1s }',
+        'delete element inet lokiban banned4 { 203.0.113.8 }',
+        'add element inet lokiban banned4 { 203.0.113.7 timeout 60s, 203.0.113.8 timeout 60s }',
+        '',
+      ].join('\n'),
+    );
+  });
+
   it('writes prefixes into the interval sets with plain deletes of what is present', () => {
     const backend = nftablesBackend();
     const batch = { add: [el('10.0.0.0/16', 300)], remove: [{ ip: '10.0.0.0/24', family: 4 as const }] };
