@@ -1,0 +1,81 @@
+import { css } from '@emotion/css';
+import type { GrafanaTheme2 } from '@grafana/data';
+import { ROW_HEIGHT } from '../../constants';
+
+export const getStyles = (theme: GrafanaTheme2) => ({
+  table: css({
+    display: 'flex',
+    flexDirection: 'column',
+    minHeight: 0,
+    fontSize: theme.typography.bodySmall.fontSize,
+  }),
+  header: css({
+    display: 'grid',
+    alignItems: 'center',
+    height: ROW_HEIGHT - 4,
+    borderBottom: `1px solid ${theme.colors.border.medium}`,
+    color: theme.colors.text.secondary,
+    fontWeight: theme.typography.fontWeightMedium,
+    paddingRight: theme.spacing(1),
+  }),
+  sort: css({
+    all: 'unset',
+    cursor: 'pointer',
+    padding: theme.spacing(0, 1),
+    whiteSpace: 'nowrap',
+    overflow: 'hidden',
+    textOverflow: 'ellipsis',
+    '&:hover': { color: theme.colors.text.primary },
+    '&:focus-visible': { outline: `2px solid ${theme.colors.primary.main}` },
+  }),
+  sorted: css({ color: theme.colors.text.primary }),
+  body: css({
+    position: 'relative',
+    overflowY: 'auto',
+    overflowX: 'hidden',
+  }),
+  row: css({
+    all: 'unset',
+    boxSizing: 'border-box',
+    position: 'absolute',
+    left: 0,
+    right: 0,
+    display: 'grid',
+    alignItems: 'center',
+    height: ROW_HEIGHT,
+    borderBottom: `1px solid ${theme.colors.border.weak}`,
+    cursor: 'pointer',
+    '&:hover': { background: theme.colors.action.hover },
+    '&:focus-visible': { outline: `2px solid ${theme.colors.primary.main}`, outlineOffset: -2 },
+  }),
+  selected: css({
+    background: theme.colors.action.selected,
+    boxShadow: `inset 3px 0 0 ${theme.colors.primary.main}`,
+  }),
+  cell: css({
+    padding: theme.spacing(0, 1),
+    whiteSpace: 'nowrap',
+    overflow: 'hidden',
+    textOverflow: 'ellipsis',
+  }),
+  ip: css({ fontFamily: theme.typography.fontFamilyMonospace, color: theme.colors.text.primary }),
+  muted: css({ color: theme.colors.text.secondary }),
+  permanent: css({ color: theme.colors.error.text, fontWeight: theme.typography.fontWeightMedium }),
+  soon: css({ color: theme.colors.warning.text }),
+  level: css({
+    display: 'inline-block',
+    minWidth: 22,
+    textAlign: 'center',
+    borderRadius: theme.shape.radius.pill,
+    padding: theme.spacing(0, 0.75),
+    background: theme.colors.background.secondary,
+    border: `1px solid ${theme.colors.border.weak}`,
+  }),
+  dot: css({
+    display: 'inline-block',
+    width: 8,
+    height: 8,
+    borderRadius: '50%',
+    marginRight: theme.spacing(0.75),
+  }),
+});
