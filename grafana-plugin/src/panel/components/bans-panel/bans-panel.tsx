@@ -120,7 +120,12 @@ export function BansPanel({ data, options, width, height, timeZone }: Props) {
         <>
           <div className={styles.toolbar}>
             <div className={styles.filter} data-testid={TEST_IDS.filter}>
-              <FilterInput value={filter} onChange={setFilter} placeholder="ip, jail:sshd, host:web1" />
+              <FilterInput
+                value={filter}
+                onChange={setFilter}
+                escapeRegex={false}
+                placeholder="ip, jail:sshd, host:web1"
+              />
             </div>
             <span className={styles.count} data-testid={TEST_IDS.count}>
               {visible.length === rows.length
