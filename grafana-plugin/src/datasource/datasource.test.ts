@@ -108,7 +108,7 @@ describe('LokibanDatasource', () => {
 
   it('unbans and extends through the write route, which Grafana limits to editors', async () => {
     const requests = backend((req) =>
-      req.url.endsWith('/unban') ? { lifted: [apiBan()] } : apiBan({ expiresAt: null }),
+      req.url.endsWith('/unban') ? { ip: '203.0.113.7', unbanned: [apiBan()] } : apiBan({ expiresAt: null }),
     );
     const ds = datasource();
     expect(isResponderApi(ds)).toBe(true);

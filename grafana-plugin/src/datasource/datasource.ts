@@ -8,7 +8,7 @@ import {
 } from '@grafana/data';
 import { type FetchError, getBackendSrv, isFetchError } from '@grafana/runtime';
 import { lastValueFrom } from 'rxjs';
-import type { ApiBan, ApiBansResponse, ApiStats } from '../shared/api-types';
+import type { ApiBan, ApiBansResponse, ApiStats, ApiUnbanResponse } from '../shared/api-types';
 import { bucketFor } from '../shared/format';
 import { bansToFrame, statsToFrames } from '../shared/frames';
 import type { LokibanResponderApi } from '../shared/responder-api';
@@ -143,18 +143,12 @@ export class LokibanDatasource
   async unban(ip: string, jail?: string): Promise<ApiBan[]> {
     const body: Record<string, string> = { ip, reason: 'unbanned from Grafana' };
     if (jail) body.jail = jail;
-    const result = await this.post<{ bans?: ApiBan[]; lifted?: ApiBan[] }>('unban', body);
-    return result.lifted ?? result.bans ?? [];
+    const result = await this.post<ApiUnbanResponse>('unban', body);
+    return result.unbanned;
   }
 
   async extend(ip: string, jail: string, duration: string): Promise<ApiBan> {
-    const result = await this.post<ApiBan | { ban: ApiBan }>('bans', {
-      ip,
-      jail,
-      duration,
-      reason: 'extended from Grafana',
-    });
-    return 'ban' in result ? result.ban : result;
+    return this.post<ApiBan>('bans', { ip, jail, duration, reason: 'extended from Grafana' });
   }
 
   private async get<T>(path: string, params: Record<string, string>, requestId?: string): Promise<T> {

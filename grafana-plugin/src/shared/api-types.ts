@@ -43,9 +43,10 @@ export interface ApiStats {
   perHost: Array<{ host: string; bans: number; active: number }>;
 }
 
+/** POST /api/v1/unban → the bans it lifted. */
 export interface ApiUnbanResponse {
-  bans?: ApiBan[];
-  lifted?: ApiBan[];
+  ip: string;
+  unbanned: ApiBan[];
 }
 
 export function toEpochMs(value: ApiTime | null | undefined): number | null {

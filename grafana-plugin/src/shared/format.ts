@@ -2,23 +2,32 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
-/** A bucket width for the history series that gives roughly 30–60 bars over the range. */
+const BUCKETS: Array<[number, string]> = [
+  [MINUTE, '1m'],
+  [5 * MINUTE, '5m'],
+  [15 * MINUTE, '15m'],
+  [HOUR, '1h'],
+  [3 * HOUR, '3h'],
+  [6 * HOUR, '6h'],
+  [12 * HOUR, '12h'],
+  [DAY, '1d'],
+  [7 * DAY, '7d'],
+  [30 * DAY, '30d'],
+];
+
+/** The bucket for the history series: the narrowest giving at most 60 bars over the range. */
+function bucket(rangeMs: number): [number, string] {
+  return BUCKETS.find(([width]) => rangeMs / width <= 60) ?? BUCKETS[BUCKETS.length - 1]!;
+}
+
+/** The bucket as the responder's `bucket` parameter, e.g. `15m`. */
 export function bucketFor(rangeMs: number): string {
-  const steps: Array<[number, string]> = [
-    [MINUTE, '1m'],
-    [5 * MINUTE, '5m'],
-    [15 * MINUTE, '15m'],
-    [HOUR, '1h'],
-    [3 * HOUR, '3h'],
-    [6 * HOUR, '6h'],
-    [12 * HOUR, '12h'],
-    [DAY, '1d'],
-    [7 * DAY, '7d'],
-  ];
-  for (const [width, label] of steps) {
-    if (rangeMs / width <= 60) return label;
-  }
-  return '30d';
+  return bucket(rangeMs)[1];
+}
+
+/** The same bucket in milliseconds, for drawing. */
+export function bucketMs(rangeMs: number): number {
+  return bucket(rangeMs)[0];
 }
 
 /** `2d 3h`, `4h 05m`, `12m 09s`, `42s`: two units, enough to read at a glance. */

@@ -3,6 +3,7 @@ import type { GrafanaTheme2 } from '@grafana/data';
 
 export const getStyles = (theme: GrafanaTheme2) => ({
   details: css({
+    flexShrink: 0,
     borderTop: `1px solid ${theme.colors.border.medium}`,
     padding: theme.spacing(1),
     overflowY: 'auto',

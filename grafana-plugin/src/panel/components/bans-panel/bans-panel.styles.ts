@@ -8,7 +8,7 @@ export const getStyles = (theme: GrafanaTheme2) => ({
     overflow: 'hidden',
     fontSize: theme.typography.bodySmall.fontSize,
   }),
-  tabs: css({ flexShrink: 0 }),
+  tabs: css({ flexShrink: 0, marginBottom: theme.spacing(0.5) }),
   toolbar: css({
     display: 'flex',
     alignItems: 'center',

@@ -16,8 +16,10 @@ import { HistoryView } from '../history-view/history-view';
 import { TopLists } from '../top-lists/top-lists';
 import { getStyles } from './bans-panel.styles';
 
-const TABS_HEIGHT = 38;
+/** Estimates for the first render only; afterwards the table and chart measure their own space. */
+const TABS_HEIGHT = 46;
 const TOOLBAR_HEIGHT = 36;
+const MIN_HEIGHT_FOR_TABS = 260;
 
 type Props = PanelProps<BansPanelOptions>;
 
@@ -83,7 +85,10 @@ export function BansPanel({ data, options, width, height, timeZone }: Props) {
     );
   }
 
-  const bodyHeight = height - (options.showHistory ? TABS_HEIGHT : 0);
+  // Short panels give every pixel to the table: the tabs come back when there is room for them.
+  const showTabs = options.showHistory && height >= MIN_HEIGHT_FOR_TABS;
+  const bodyHeight = height - (showTabs ? TABS_HEIGHT : 0);
+  const shown: PanelTab = showTabs ? tab : 'active';
   const detailsHeight = selected ? Math.min(260, Math.round(bodyHeight * 0.5)) : 0;
   const series = readSeries(findFrame(data.series, FRAME.series));
   const extendDurations = options.extendDurations
@@ -93,7 +98,7 @@ export function BansPanel({ data, options, width, height, timeZone }: Props) {
 
   return (
     <div className={styles.panel} style={{ width, height }} data-testid={TEST_IDS.panel}>
-      {options.showHistory && (
+      {showTabs && (
         <TabsBar className={styles.tabs}>
           <Tab
             label="Active"
@@ -116,7 +121,7 @@ export function BansPanel({ data, options, width, height, timeZone }: Props) {
           />
         </TabsBar>
       )}
-      {tab === 'active' && (
+      {shown === 'active' && (
         <>
           <div className={styles.toolbar}>
             <div className={styles.filter} data-testid={TEST_IDS.filter}>
@@ -164,19 +169,20 @@ export function BansPanel({ data, options, width, height, timeZone }: Props) {
           )}
         </>
       )}
-      {tab === 'history' &&
+      {shown === 'history' &&
         (series.length === 0 ? (
           <NoHistory />
         ) : (
           <HistoryView
             points={series}
+            range={data.timeRange}
             width={width}
             height={bodyHeight}
             timeZone={timeZone}
             onPickJail={(jail) => pickFilter(`jail:${jail}`)}
           />
         ))}
-      {tab === 'offenders' && (
+      {shown === 'offenders' && (
         <TopLists
           limit={options.topLimit}
           onFilter={pickFilter}

@@ -4,6 +4,7 @@ import { ROW_HEIGHT } from '../../constants';
 
 export const getStyles = (theme: GrafanaTheme2) => ({
   table: css({
+    flex: 1,
     display: 'flex',
     flexDirection: 'column',
     minHeight: 0,
@@ -30,6 +31,8 @@ export const getStyles = (theme: GrafanaTheme2) => ({
   }),
   sorted: css({ color: theme.colors.text.primary }),
   body: css({
+    flex: 1,
+    minHeight: 0,
     position: 'relative',
     overflowY: 'auto',
     overflowX: 'hidden',

@@ -6,6 +6,7 @@ import { formatAgo, formatRemaining } from '../../../shared/format';
 import type { BanRow, TargetSummary } from '../../../shared/frames';
 import { ROW_HEIGHT, TEST_IDS } from '../../constants';
 import type { Sort, SortKey } from '../../rows';
+import { useElementSize } from '../../use-element-size';
 import { useNow } from '../../use-now';
 import { getStyles } from './bans-table.styles';
 
@@ -47,7 +48,11 @@ export function BansTable({ rows, sort, onSort, width, height, selectedId, onSel
   const [scrollTop, setScrollTop] = useState(0);
   const columns = COLUMNS.filter((column) => width >= column.minPanelWidth);
   const template = columns.map((column) => column.width).join(' ');
-  const bodyHeight = Math.max(ROW_HEIGHT, height - (ROW_HEIGHT - 4));
+  const [bodyRef, measured] = useElementSize<HTMLDivElement>({
+    width,
+    height: Math.max(ROW_HEIGHT, height - (ROW_HEIGHT - 4)),
+  });
+  const bodyHeight = measured.height;
 
   // Only the rows in view (plus a margin) are in the DOM: 10,000 bans cost as much as 30.
   const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
@@ -82,12 +87,7 @@ export function BansTable({ rows, sort, onSort, width, height, selectedId, onSel
           ),
         )}
       </div>
-      <div
-        className={styles.body}
-        style={{ height: bodyHeight }}
-        onScroll={onScroll}
-        data-testid={TEST_IDS.tableBody}
-      >
+      <div ref={bodyRef} className={styles.body} onScroll={onScroll} data-testid={TEST_IDS.tableBody}>
         <div style={{ height: rows.length * ROW_HEIGHT }}>
           {visible.map((row, offset) => (
             <button

@@ -2,11 +2,16 @@ import { css } from '@emotion/css';
 import type { GrafanaTheme2 } from '@grafana/data';
 
 export const getStyles = (theme: GrafanaTheme2) => ({
-  wrapper: css({ display: 'flex', flexDirection: 'column', gap: theme.spacing(0.5), minHeight: 0 }),
+  wrapper: css({ flex: 1, display: 'flex', flexDirection: 'column', minHeight: 0, overflow: 'hidden' }),
+  chart: css({ flex: 1, minHeight: 0, overflow: 'hidden' }),
   axis: css({ fill: theme.colors.text.secondary, fontSize: 10 }),
   grid: css({ stroke: theme.colors.border.weak }),
   legend: css({
+    flexShrink: 0,
+    height: 24,
+    overflow: 'hidden',
     display: 'flex',
+    alignItems: 'center',
     flexWrap: 'wrap',
     gap: theme.spacing(0.5, 1.5),
     fontSize: theme.typography.bodySmall.fontSize,
