@@ -29,6 +29,12 @@ const REAL_RESPONDER = existsSync(join(REPO, 'src', 'http', 'api-routes.ts'));
 
 const byTestId = (id: string) => `[data-testid="${id}"]`;
 
+/** Icons load as separate SVG requests after render; let them arrive before a screenshot. */
+async function shot(page: Page, name: string) {
+  await page.waitForTimeout(400);
+  await page.screenshot({ path: join(SHOTS, name) });
+}
+
 interface RenderTiming {
   queryMs: number;
   renderMs: number;
@@ -133,19 +139,19 @@ describe.skipIf(!existsSync(CHROMIUM))('bans panel in Chromium', () => {
     await expect(page.locator(byTestId(TEST_IDS.details)).textContent()).resolves.toContain(
       'Failed password',
     );
-    await page.screenshot({ path: join(SHOTS, 'panel-light.png') });
+    await shot(page, 'panel-light.png');
 
     await render({ mode: 'dark' });
     await page.locator(byTestId(TEST_IDS.row)).filter({ hasText: '192.0.2.200' }).click();
-    await page.screenshot({ path: join(SHOTS, 'panel-dark.png') });
+    await shot(page, 'panel-dark.png');
     await page.locator(byTestId(TEST_IDS.tabOffenders)).click();
-    await page.screenshot({ path: join(SHOTS, 'panel-dark-offenders.png') });
+    await shot(page, 'panel-dark-offenders.png');
     await page.locator(byTestId(TEST_IDS.tabHistory)).click();
     expect(await page.locator(`${byTestId(TEST_IDS.historyChart)} rect`).count()).toBeGreaterThan(0);
-    await page.screenshot({ path: join(SHOTS, 'panel-dark-history.png') });
+    await shot(page, 'panel-dark-history.png');
 
     await render({ mode: 'light', width: 360, height: 240 });
-    await page.screenshot({ path: join(SHOTS, 'panel-light-small.png') });
+    await shot(page, 'panel-light-small.png');
     expect(await page.locator(byTestId(TEST_IDS.row)).count()).toBeGreaterThan(0);
     expect(pageErrors).toEqual([]);
   });
@@ -210,7 +216,7 @@ describe.skipIf(!existsSync(CHROMIUM))('bans panel in Chromium', () => {
     await render({ mode: 'dark' });
     const state = page.locator(byTestId(TEST_IDS.unreachable));
     await expect(state.textContent()).resolves.toContain('Save & test');
-    await page.screenshot({ path: join(SHOTS, 'panel-dark-unreachable.png') });
+    await shot(page, 'panel-dark-unreachable.png');
   });
 
   it('renders and re-sorts 10,000 active bans interactively', async () => {
@@ -234,7 +240,7 @@ describe.skipIf(!existsSync(CHROMIUM))('bans panel in Chromium', () => {
     await page.waitForFunction(() => 'lokibanHarness' in window);
 
     const renders: RenderTiming[] = [];
-    for (let i = 0; i < 3; i++) renders.push(await render({ mode: 'dark', width: 1000, height: 600 }));
+    for (let i = 0; i < 3; i++) renders.push(await render({ mode: 'dark', width: 1000, height: 560 }));
     expect(renders[0]!.rows).toBeLessThan(80);
     await expect(page.locator(byTestId(TEST_IDS.count)).textContent()).resolves.toBe('10000 active');
 
@@ -283,7 +289,7 @@ describe.skipIf(!existsSync(CHROMIUM))('bans panel in Chromium', () => {
     // "Interactive": a first render and every re-sort well under a second on this 2-core machine.
     for (const r of renders) expect(r.renderMs).toBeLessThan(1500);
     for (const value of Object.values(sorts)) expect(value).toBeLessThan(1000);
-    await page.screenshot({ path: join(SHOTS, 'panel-dark-10k.png') });
+    await shot(page, 'panel-dark-10k.png');
     expect(pageErrors).toEqual([]);
   });
 });

@@ -87,7 +87,10 @@ describe('LokibanDatasource', () => {
     });
     const result = await datasource().query(request([{ refId: 'A' }]));
     expect(result.data).toEqual([]);
-    expect(result.errors?.[0]).toMatchObject({ status: 502, message: expect.stringMatching(/unreachable/) });
+    expect(result.errors?.[0]).toMatchObject({
+      status: 502,
+      message: expect.stringMatching(/could not reach the lokiban responder/),
+    });
   });
 
   it('explains a rejected token', async () => {

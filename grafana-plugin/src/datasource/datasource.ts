@@ -37,7 +37,7 @@ export function describeFailure(error: unknown): ResponderError {
     // Grafana's proxy answers 502 when it cannot connect and 504 on timeout.
     if (status === 502 || status === 503 || status === 504 || status === 0 || status === undefined) {
       return new ResponderError(
-        `Responder unreachable (HTTP ${status ?? 'none'}): check that lokiban is running and that the datasource URL is reachable from the Grafana server.`,
+        `Grafana could not reach the lokiban responder (HTTP ${status ?? 'none'}): check that it is running and that the datasource URL is reachable from the Grafana server.`,
         status,
         true,
       );

@@ -309,7 +309,10 @@ function describeProblem(data: Props['data'], read: ReturnType<typeof readBans> 
   if (data.state === LoadingState.Error || error) {
     const message = error?.message ?? 'The query failed.';
     const unreachable =
-      error?.status === 502 || error?.status === 503 || error?.status === 504 || /unreachable/i.test(message);
+      error?.status === 502 ||
+      error?.status === 503 ||
+      error?.status === 504 ||
+      /could not reach|unreachable/i.test(message);
     return unreachable ? (
       <StateMessage testId={TEST_IDS.unreachable} icon="plug" title="Responder unreachable">
         {message} Open the datasource settings and press “Save &amp; test” to check the URL and token.
