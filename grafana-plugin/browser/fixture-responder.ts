@@ -120,13 +120,14 @@ export async function startFixtureResponder(): Promise<TestResponder> {
     adminToken,
     async seed(offences: SeedOffence[]) {
       for (const offence of offences) {
+        const earlier = bans.filter((ban) => ban.ip === offence.ip && ban.jail === offence.jail).length;
         const created = Date.now() - 60_000 - (bans.length % 20) * 600_000;
         const seconds = bantime[offence.jail] ?? 600;
         bans.push({
           id: bans.length + 1,
           ip: offence.ip.includes(':') ? `${offence.ip.split('::')[0]}::/64` : offence.ip,
           jail: offence.jail,
-          level: bans.length % 3,
+          level: earlier,
           createdAt: iso(created),
           updatedAt: iso(created),
           expiresAt: seconds === -1 ? null : iso(Date.now() + seconds * 1000 - (bans.length % 7) * 60_000),
@@ -148,6 +149,9 @@ export async function startFixtureResponder(): Promise<TestResponder> {
           ],
         });
       }
+    },
+    async unban(ip: string) {
+      for (const ban of bans) if (ban.ip === ip && active(ban)) ban.liftedAt = new Date().toISOString();
     },
     async activeBans(query = {}) {
       return bans.filter((ban) => active(ban) && (!query.ip || ban.ip === query.ip));

@@ -17,7 +17,7 @@ import { startFixtureResponder } from './fixture-responder';
 import { type StandIn, startStandIn } from './grafana-stand-in';
 import { buildHarness } from './harness/build-harness';
 import { buildResponder, startResponder, type TestResponder } from './responder';
-import { manyOffences, realisticOffences } from './seed';
+import { manyOffences, REPEAT_OFFENDERS, realisticOffences } from './seed';
 
 const PLUGIN = resolve(import.meta.dirname, '..');
 const REPO = resolve(PLUGIN, '..');
@@ -66,7 +66,10 @@ describe.skipIf(!existsSync(CHROMIUM))('bans panel in Chromium', () => {
     );
     if (REAL_RESPONDER) await buildResponder();
     responder = REAL_RESPONDER ? await startResponder() : await startFixtureResponder();
-    await responder.seed(realisticOffences());
+    const offences = realisticOffences();
+    await responder.seed(offences, Date.now() - 20 * 60_000);
+    for (const ip of REPEAT_OFFENDERS) await responder.unban(ip);
+    await responder.seed(offences.filter((offence) => REPEAT_OFFENDERS.includes(offence.ip)));
     standIn = await startStandIn({
       distDir: join(PLUGIN, 'dist'),
       harnessDir,
@@ -135,6 +138,11 @@ describe.skipIf(!existsSync(CHROMIUM))('bans panel in Chromium', () => {
     const firstText = await page.locator(byTestId(TEST_IDS.tableBody)).textContent();
     for (const ban of expected) expect(firstText).toContain(ban.ip);
     expect(firstText).toContain('permanent');
+    // The repeat offenders' second ban escalated, and the panel shows the level.
+    const repeat = expected.find((ban) => ban.ip === REPEAT_OFFENDERS[0]);
+    expect(repeat?.level).toBe(1);
+    const repeatRow = page.locator(byTestId(TEST_IDS.row)).filter({ hasText: REPEAT_OFFENDERS[0] });
+    expect(await repeatRow.locator('[title^="escalation level 1"]').count()).toBe(1);
     await page.locator(byTestId(TEST_IDS.row)).filter({ hasText: '203.0.113.7' }).click();
     await expect(page.locator(byTestId(TEST_IDS.details)).textContent()).resolves.toContain(
       'Failed password',

@@ -14,8 +14,10 @@ export interface TestResponder {
   url: string;
   readToken: string;
   adminToken: string;
-  /** Delivers the offences as Alertmanager would (webhook, batches) and waits for the bans. */
-  seed(offences: SeedOffence[]): Promise<void>;
+  /** Delivers the offences as Alertmanager would (webhook, batches of 500) firing since `startsAt`. */
+  seed(offences: SeedOffence[], startsAt?: number): Promise<void>;
+  /** Lifts the active bans of `ip` through the API, as an operator would. */
+  unban(ip: string): Promise<void>;
   activeBans(query?: Record<string, string>): Promise<ApiBan[]>;
   close(): Promise<void>;
 }
@@ -118,8 +120,8 @@ hosts:
     url,
     readToken: env.LKB_TEST_READ,
     adminToken: env.LKB_TEST_ADMIN,
-    async seed(offences) {
-      const startsAt = new Date(Date.now() - 60_000).toISOString();
+    async seed(offences, startsAtMs = Date.now() - 60_000) {
+      const startsAt = new Date(startsAtMs).toISOString();
       for (let i = 0; i < offences.length; i += 500) {
         const alerts = offences.slice(i, i + 500).map((offence) => ({
           status: 'firing',
@@ -127,7 +129,7 @@ hosts:
           annotations: { summary: offence.summary, sample: offence.sample },
           startsAt,
           endsAt: '0001-01-01T00:00:00Z',
-          fingerprint: `${offence.jail}-${offence.ip}`,
+          fingerprint: `${offence.jail}-${offence.ip}-${startsAtMs}`,
         }));
         await api('/api/v1/webhook', {
           method: 'POST',
@@ -146,6 +148,13 @@ hosts:
           }),
         });
       }
+    },
+    async unban(ip) {
+      await api('/api/v1/unban', {
+        method: 'POST',
+        token: env.LKB_TEST_ADMIN,
+        body: JSON.stringify({ ip, reason: 'repeat offender set-up' }),
+      });
     },
     async activeBans(query = {}) {
       const params = new URLSearchParams({ active: 'true', limit: '100000', ...query });

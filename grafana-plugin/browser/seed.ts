@@ -43,6 +43,9 @@ export function realisticOffences(): SeedOffence[] {
   return list;
 }
 
+/** Offenders that were banned, unbanned, and came back: their new ban escalates. */
+export const REPEAT_OFFENDERS = ['198.51.100.23', '192.0.2.14'];
+
 /** `count` distinct IPv4 offenders spread over jails and hosts, for the 10,000-ban benchmark. */
 export function manyOffences(count: number): SeedOffence[] {
   const jails = ['sshd', 'nginx-http-auth', 'postfix-sasl'];
