@@ -225,7 +225,8 @@ const toRow = ({ label, values }: { label: string; values: number[] }) => ({ lab
 const toRowActive = ({ label, values }: { label: string; values: number[] }) => ({
   label,
   value: values[0] ?? 0,
-  detail: `${values[0] ?? 0} bans in range, ${values[1] ?? 0} active now`,
+  note: `${values[1] ?? 0} active`,
+  detail: `${values[0] ?? 0} bans in the time range, ${values[1] ?? 0} active now`,
 });
 
 function datasourceUid(ref: DataSourceRef | string | null | undefined): string | undefined {

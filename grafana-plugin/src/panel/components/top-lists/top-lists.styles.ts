@@ -47,5 +47,6 @@ export const getStyles = (theme: GrafanaTheme2) => ({
     whiteSpace: 'nowrap',
   }),
   value: css({ position: 'relative', color: theme.colors.text.secondary, whiteSpace: 'nowrap' }),
+  note: css({ color: theme.colors.text.disabled }),
   empty: css({ color: theme.colors.text.secondary }),
 });

@@ -6,7 +6,7 @@ import { getStyles } from './top-lists.styles';
 export interface TopList {
   name: string;
   title: string;
-  rows: Array<{ label: string; value: number; detail?: string }>;
+  rows: Array<{ label: string; value: number; note?: string; detail?: string }>;
   /** What clicking an entry puts in the filter, e.g. `jail:sshd`; none = not clickable. */
   filterFor?: (label: string) => string;
 }
@@ -39,7 +39,10 @@ export function TopLists({ lists, limit, onFilter }: Props) {
               >
                 <span className={styles.bar} style={{ width: `${(row.value / max) * 100}%` }} />
                 <span className={styles.label}>{row.label}</span>
-                <span className={styles.value}>{row.value}</span>
+                <span className={styles.value}>
+                  {row.note && <span className={styles.note}>{row.note} · </span>}
+                  {row.value}
+                </span>
               </button>
             ))}
           </section>
