@@ -5,7 +5,6 @@
  * themes, unban end to end, and the 10,000-ban render/sort timings.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,7 +12,6 @@ import { promisify } from 'node:util';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_IDS } from '../src/panel/constants';
-import { startFixtureResponder } from './fixture-responder';
 import { type StandIn, startStandIn } from './grafana-stand-in';
 import { buildHarness } from './harness/build-harness';
 import { buildResponder, startResponder, type TestResponder } from './responder';
@@ -25,7 +23,6 @@ const CHROMIUM = '/usr/bin/chromium';
 const ICONS = join(REPO, 'node_modules', '@grafana', 'ui', 'dist', 'public', 'img', 'icons');
 const SHOTS = join(PLUGIN, 'test-results');
 const BENCH_OUT = join(REPO, 'bench', 'out');
-const REAL_RESPONDER = existsSync(join(REPO, 'src', 'http', 'api-routes.ts'));
 
 const byTestId = (id: string) => `[data-testid="${id}"]`;
 
@@ -41,7 +38,7 @@ interface RenderTiming {
   rows: number;
 }
 
-describe.skipIf(!existsSync(CHROMIUM))('bans panel in Chromium', () => {
+describe('bans panel in Chromium', () => {
   let work: string;
   let responder: TestResponder;
   let standIn: StandIn;
@@ -64,8 +61,8 @@ describe.skipIf(!existsSync(CHROMIUM))('bans panel in Chromium', () => {
       join(harnessDir, 'index.html'),
       await readFile(join(import.meta.dirname, 'harness', 'index.html')),
     );
-    if (REAL_RESPONDER) await buildResponder();
-    responder = REAL_RESPONDER ? await startResponder() : await startFixtureResponder();
+    await buildResponder();
+    responder = await startResponder();
     const offences = realisticOffences();
     await responder.seed(offences, Date.now() - 20 * 60_000);
     for (const ip of REPEAT_OFFENDERS) await responder.unban(ip);
@@ -228,7 +225,7 @@ describe.skipIf(!existsSync(CHROMIUM))('bans panel in Chromium', () => {
   });
 
   it('renders and re-sorts 10,000 active bans interactively', async () => {
-    responder = REAL_RESPONDER ? await startResponder() : await startFixtureResponder();
+    responder = await startResponder();
     const seedStart = performance.now();
     await responder.seed(manyOffences(10_000));
     const seedMs = performance.now() - seedStart;
@@ -277,9 +274,7 @@ describe.skipIf(!existsSync(CHROMIUM))('bans panel in Chromium', () => {
 
     const figures = {
       at: new Date().toISOString(),
-      responder: REAL_RESPONDER
-        ? 'lokiban responder (dist/cli/main.js serve, SQLite)'
-        : 'in-memory fixture responder',
+      responder: 'lokiban responder (dist/cli/main.js serve, SQLite, dry-run transport)',
       machine: { cpus: cpus().length, model: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30) },
       chromium: context.browser()?.version() ?? (await page.evaluate(() => navigator.userAgent)),
       seedMs: Math.round(seedMs),
