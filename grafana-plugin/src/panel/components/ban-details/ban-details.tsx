@@ -1,4 +1,4 @@
-import { dateTimeFormat, type SelectableValue, type TimeZone } from '@grafana/data';
+import { dateTimeFormat, type SelectableValue, type TimeZone, textUtil } from '@grafana/data';
 import { Button, ConfirmModal, IconButton, RadioButtonGroup, Stack, TextLink, useStyles2 } from '@grafana/ui';
 import React, { useEffect, useState } from 'react';
 import { type ApiBan, toEpochMs } from '../../../shared/api-types';
@@ -78,15 +78,18 @@ export function BanDetails(props: Props) {
     value,
     label: durationLabel(value),
   }));
+  // The link comes from panel options (editable by any Editor) and is shown to Viewers: Grafana's
+  // sanitizer drops `javascript:` and similar schemes.
   // biome-ignore lint/suspicious/noTemplateCurlyInString: `${ip}` is the placeholder operators write, as in Grafana links.
-  const link = ipLink ? ipLink.split('${ip}').join(encodeURIComponent(row.ip)) : '';
+  const safe = ipLink ? textUtil.sanitizeUrl(ipLink.split('${ip}').join(encodeURIComponent(row.ip))) : '';
+  const link = safe === 'about:blank' ? '' : safe;
 
   return (
     <section className={styles.details} style={{ height: props.height }} data-testid={TEST_IDS.details}>
       <div className={styles.heading}>
         <span className={styles.ip}>{row.ip}</span>
         {link && (
-          <TextLink href={link} external={!link.startsWith('/')} inline={false}>
+          <TextLink href={link} external inline={false}>
             Logs
           </TextLink>
         )}

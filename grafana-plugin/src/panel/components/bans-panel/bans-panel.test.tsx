@@ -239,6 +239,18 @@ describe('BansPanel', () => {
     expect(rowTexts()).toHaveLength(1);
   });
 
+  it('links the IP with the configured template, and refuses script URLs', async () => {
+    fakeApi();
+    const data = panelData(overviewFrames([apiBan({ ip: '2001:db8::/64' })]));
+    const { rerender } = render(<BansPanel {...panelProps(data, { ipLink: `/explore?ip=\${ip}` })} />);
+    fireEvent.click(screen.getAllByTestId(TEST_IDS.row)[0]!);
+    const link = await screen.findByRole('link', { name: /Logs/ });
+    expect(link.getAttribute('href')).toBe('/explore?ip=2001%3Adb8%3A%3A%2F64');
+    rerender(<BansPanel {...panelProps(data, { ipLink: `javascript:alert(\${ip})` })} />);
+    await screen.findByTestId(TEST_IDS.details);
+    expect(screen.queryByRole('link', { name: /Logs/ })).toBeNull();
+  });
+
   it('offers no unban to viewers', async () => {
     setRole(OrgRole.Viewer);
     fakeApi();
