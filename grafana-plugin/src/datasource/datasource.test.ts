@@ -81,6 +81,14 @@ describe('LokibanDatasource', () => {
     expect(requests[0]!.params).not.toHaveProperty('active');
   });
 
+  it('warns when the ban list reached the limit', async () => {
+    backend(() => ({ bans: [apiBan({ id: 1 }), apiBan({ id: 2 })] }));
+    const full = await datasource().query(request([{ refId: 'A', kind: 'bans', limit: 2 }]));
+    expect(full.data[0].meta?.notices?.[0]?.text).toMatch(/first 2 bans/);
+    const room = await datasource().query(request([{ refId: 'A', kind: 'bans', limit: 3 }]));
+    expect(room.data[0].meta?.notices).toBeUndefined();
+  });
+
   it('turns a proxy 502 into a responder-unreachable error with guidance', async () => {
     backend(() => {
       throw { status: 502, data: { message: 'Bad Gateway' }, config: { url: '' } };

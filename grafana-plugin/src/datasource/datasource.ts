@@ -95,12 +95,25 @@ export class LokibanDatasource
             const query = { ...DEFAULT_QUERY, ...target };
             const frames = [];
             if (query.kind === 'overview' || query.kind === 'bans') {
-              const params: Record<string, string> = { limit: String(query.limit ?? 10_000) };
+              const limit = query.limit ?? 10_000;
+              const params: Record<string, string> = { limit: String(limit) };
               if (query.activeOnly !== false) params.active = 'true';
               else Object.assign(params, { from: String(from), to: String(to) });
               if (query.jail) params.jail = query.jail;
               const result = await this.get<ApiBansResponse>('bans', params, request.requestId);
-              frames.push(bansToFrame(result.bans, target.refId));
+              const frame = bansToFrame(result.bans, target.refId);
+              if (result.bans.length >= limit) {
+                // Grafana shows frame notices in the panel header: a cut-off list must not look complete.
+                frame.meta = {
+                  notices: [
+                    {
+                      severity: 'warning',
+                      text: `Showing the first ${limit} bans: raise the query's limit (up to 100000) to see all.`,
+                    },
+                  ],
+                };
+              }
+              frames.push(frame);
             }
             if (query.kind === 'overview' || query.kind === 'stats') {
               const stats = await this.get<ApiStats>(
