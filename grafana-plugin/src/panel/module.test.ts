@@ -31,9 +31,10 @@ describe('bans panel options', () => {
     expect(defaults).toEqual(DEFAULT_OPTIONS);
   });
 
-  it('shows the top list length only with history', () => {
-    expect(shown({ showHistory: true })).toContain('topLimit');
+  it('shows the tab choice and top list length only with history', () => {
+    expect(shown({ showHistory: true })).toEqual(expect.arrayContaining(['defaultTab', 'topLimit']));
     expect(shown({ showHistory: false })).not.toContain('topLimit');
+    expect(shown({ showHistory: false })).not.toContain('defaultTab');
   });
 
   it('shows extend durations only when actions are allowed', () => {

@@ -15,6 +15,7 @@ export const plugin = new PanelPlugin<BansPanelOptions>(BansPanel).setPanelOptio
           { value: 'offenders', label: 'Offenders' },
         ],
       },
+      showIf: (options) => options.showHistory,
     })
     .addBooleanSwitch({
       path: 'showHistory',
