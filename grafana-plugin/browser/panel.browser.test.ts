@@ -161,6 +161,33 @@ describe('bans panel in Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it('builds each plugin as one AMD define that depends only on what Grafana provides', async () => {
+    const provided = new Set([
+      'require',
+      'exports',
+      'react',
+      'react-dom',
+      '@grafana/data',
+      '@grafana/ui',
+      '@grafana/runtime',
+      '@emotion/css',
+      'rxjs',
+    ]);
+    for (const plugin of ['lokiban-bans-panel', 'lokiban-responder-datasource']) {
+      const bundle = await readFile(join(PLUGIN, 'dist', plugin, 'module.js'), 'utf8');
+      // Nothing before define(): top-level code would leak globals into Grafana's page.
+      const deps = bundle.match(/^define\((\[[^\]]*\])/)?.[1];
+      expect(deps, `${plugin}/module.js does not start with define([...])`).toBeDefined();
+      for (const dep of JSON.parse(deps!) as string[]) expect(provided.has(dep), dep).toBe(true);
+      const manifest = JSON.parse(await readFile(join(PLUGIN, 'dist', plugin, 'plugin.json'), 'utf8'));
+      expect(manifest.id).toBe(plugin);
+      expect(manifest.dependencies.grafanaDependency).toMatch(/^>=\d+\.\d+\.\d+$/);
+      for (const file of ['README.md', 'CHANGELOG.md', 'img/logo.svg']) {
+        await expect(readFile(join(PLUGIN, 'dist', plugin, file))).resolves.toBeTruthy();
+      }
+    }
+  });
+
   it('never sends a token from the browser', async () => {
     const secrets = [responder.readToken, responder.adminToken];
     for (const headers of standIn.browserHeaders) {

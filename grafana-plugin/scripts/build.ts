@@ -43,7 +43,9 @@ for (const plugin of plugins) {
       emptyOutDir: true,
       sourcemap: true,
       minify: true,
-      target: 'es2020',
+      // es2022 keeps class fields native: lowered ones need helpers that esbuild emits outside the AMD
+      // wrapper, i.e. as globals of the page, where another plugin could overwrite them.
+      target: 'es2022',
       modulePreload: false,
       copyPublicDir: false,
       rollupOptions: {
