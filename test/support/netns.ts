@@ -1,5 +1,13 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type HostConfig, hostSchema } from '../../src/config/schema.js';
@@ -57,11 +65,31 @@ function usedThirdOctets(): Set<number> {
   return used;
 }
 
-function pickSubnet(): number {
+const RESERVATIONS = join(tmpdir(), 'lkb-enf-subnets');
+
+/**
+ * Reserves a 10.203.x.0/24 for one test host. Test files run in parallel processes, so checking the
+ * interfaces is not enough: a reservation file created with O_EXCL is atomic. A reservation whose
+ * process is gone is taken over.
+ */
+function pickSubnet(): { octet: number; release: () => void } {
+  mkdirSync(RESERVATIONS, { recursive: true });
   const used = usedThirdOctets();
-  for (let tries = 0; tries < 1000; tries++) {
+  for (let tries = 0; tries < 2000; tries++) {
     const octet = Math.floor(Math.random() * 256);
-    if (!used.has(octet)) return octet;
+    if (used.has(octet)) continue;
+    const file = join(RESERVATIONS, String(octet));
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+    } catch {
+      let owner = '';
+      try {
+        owner = readFileSync(file, 'utf8');
+      } catch {}
+      if (!owner || existsSync(`/proc/${owner}`)) continue;
+      writeFileSync(file, String(process.pid));
+    }
+    return { octet, release: () => rmSync(file, { force: true }) };
   }
   throw new Error('no free 10.203.x.0/24 for test hosts');
 }
@@ -106,7 +134,7 @@ export async function createTestHost(opts: { attacker?: boolean; name?: string }
   const short = `le${process.pid % 100000}${id}`;
   const vethRoot = `${short}r`;
   const vethHost = `${short}h`;
-  const octet = pickSubnet();
+  const { octet, release } = pickSubnet();
   const rootAddr = `10.203.${octet}.1`;
   const address = `10.203.${octet}.2`;
   const dir = mkdtempSync(join(tmpdir(), 'lkb-enf-host-'));
@@ -126,6 +154,7 @@ export async function createTestHost(opts: { attacker?: boolean; name?: string }
     }
     sh(['ip', 'link', 'del', vethRoot], { allowFail: true });
     rmSync(dir, { recursive: true, force: true });
+    release();
   };
   process.once('exit', cleanup);
 
@@ -262,10 +291,4 @@ export async function createTestHost(opts: { attacker?: boolean; name?: string }
     process.removeListener('exit', cleanup);
     throw error;
   }
-}
-
-export function listNamespaces(): string[] {
-  return readdirSync('/run/netns', { withFileTypes: true })
-    .map((d) => d.name)
-    .filter((n) => n.startsWith(PREFIX));
 }
