@@ -40,7 +40,13 @@ const STREAM = { job: 'lokiban', stream: 'audit' };
 
 describe('logfmtValue', () => {
   it('leaves addresses, CIDRs, names and times bare', () => {
-    for (const value of ['203.0.113.32', '2001:db8:f::/64', 'nginx-http-auth', 'web1,web2', '2026-01-01T00:20:00.000Z']) {
+    for (const value of [
+      '203.0.113.32',
+      '2001:db8:f::/64',
+      'nginx-http-auth',
+      'web1,web2',
+      '2026-01-01T00:20:00.000Z',
+    ]) {
       expect(logfmtValue(value)).toBe(value);
     }
   });

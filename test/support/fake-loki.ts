@@ -45,7 +45,8 @@ function parsePush(body: string): LokiEntry[] | string {
   const entries: LokiEntry[] = [];
   for (const item of streams) {
     const { stream, values } = item as { stream?: unknown; values?: unknown };
-    if (typeof stream !== 'object' || stream === null || Array.isArray(stream)) return 'stream must be an object';
+    if (typeof stream !== 'object' || stream === null || Array.isArray(stream))
+      return 'stream must be an object';
     const labels = stream as Record<string, unknown>;
     if (Object.keys(labels).length === 0) return 'a stream needs at least one label';
     for (const [name, value] of Object.entries(labels)) {
@@ -56,7 +57,8 @@ function parsePush(body: string): LokiEntry[] | string {
     for (const value of values) {
       if (!Array.isArray(value) || value.length < 2 || value.length > 3) return 'each value is [ts, line]';
       const [ns, line] = value as unknown[];
-      if (typeof ns !== 'string' || !/^\d{1,19}$/.test(ns)) return `timestamp must be a string of nanoseconds: ${String(ns)}`;
+      if (typeof ns !== 'string' || !/^\d{1,19}$/.test(ns))
+        return `timestamp must be a string of nanoseconds: ${String(ns)}`;
       if (typeof line !== 'string') return 'line must be a string';
       entries.push({ stream: labels as Record<string, string>, ns, line });
     }
@@ -111,7 +113,9 @@ export async function startFakeLoki(): Promise<FakeLoki> {
           seen.set(`${stream}\u0000${entry.ns}\u0000${entry.line}`, entry);
         }
       }
-      return [...seen.values()].sort((a, b) => (BigInt(a.ns) < BigInt(b.ns) ? -1 : BigInt(a.ns) > BigInt(b.ns) ? 1 : 0));
+      return [...seen.values()].sort((a, b) =>
+        BigInt(a.ns) < BigInt(b.ns) ? -1 : BigInt(a.ns) > BigInt(b.ns) ? 1 : 0,
+      );
     },
     failNext(...statuses) {
       answers.push(...statuses);
