@@ -66,6 +66,9 @@ describe('audit.loki', () => {
         `${base}audit:\n  loki: { url: "http://loki:3100", bearer: "\${LOKI_TOKEN}", basic: { username: u, password: "\${LOKI_TOKEN}" } }\n`,
       ),
     ).toEqual([expect.stringMatching(/^audit\.loki: configure bearer or basic, not both/)]);
+    expect(problemsOf(`${base}audit:\n  loki: { url: "https://u:p@loki:3100" }\n`)).toEqual([
+      expect.stringMatching(/^audit\.loki\.url: put credentials in basic or bearer/),
+    ]);
     expect(problemsOf(`${base}audit:\n  loki: { url: "http://loki:3100", bearer: short }\n`)).toEqual([
       expect.stringMatching(/^audit\.loki\.bearer: secrets must be at least 16 characters/),
     ]);

@@ -222,7 +222,10 @@ export const rulesSchema = z
 export const auditLokiSchema = z
   .strictObject({
     /** Loki's base URL; `/loki/api/v1/push` is appended. */
-    url: z.url({ protocol: /^https?$/ }),
+    url: z.url({ protocol: /^https?$/ }).refine((value) => {
+      const url = new URL(value);
+      return url.username === '' && url.password === '';
+    }, 'put credentials in basic or bearer, not in the URL (it is logged)'),
     /** `X-Scope-OrgID` for a multi-tenant Loki (Loki's own limit: 150 characters, no `|`). */
     tenant: z
       .string()
