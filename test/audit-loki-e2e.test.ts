@@ -112,4 +112,17 @@ describe('audit trail end to end: responder → Loki → recidive', () => {
       await loki.close();
     }
   });
+
+  it('pushes nothing and exports no audit series unless audit.loki is configured', async () => {
+    const server = await startServer(testConfig({ store: `{ sqlite: "${join(dir, 'plain.db')}" }` }), {
+      listen: '127.0.0.1:0',
+    });
+    try {
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metrics).toContain('lokiban_webhook_requests_total');
+      expect(metrics).not.toContain('lokiban_audit_loki');
+    } finally {
+      await server.close();
+    }
+  });
 });
