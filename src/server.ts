@@ -1,5 +1,7 @@
 import closeWithGrace from 'close-with-grace';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
+import { auditShipperFromConfig, type LokiShipper } from './audit/loki-shipper.js';
 import type { Config } from './config/load.js';
 import { buildDecisionPolicy } from './domain/policy.js';
 import type { EnforcementStatus } from './enforce/port.js';
@@ -52,6 +54,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   // The app is built before the runtime exists (the runtime wants the app's logger); these two
   // late-bound adapters let the routes reach it once it does.
   let runtime: EnforcementRuntime | undefined;
+  let audit: LokiShipper | undefined;
+  const registry = new Registry();
   let app: FastifyInstance;
   // The policy exists before the app's logger does; a fallback before that has nowhere to go, and
   // none can happen because no request is served yet.
@@ -65,6 +69,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       config,
       store,
       policy,
+      registry,
       ...(options.enforcement
         ? {
             enforcement: { hosts: () => runtime?.status.hosts() ?? [] },
@@ -74,6 +79,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     });
     log = app.log;
     runtime = options.enforcement?.({ store, logger: app.log });
+    audit = auditShipperFromConfig(config, { store, logger: app.log, registry });
   } catch (error) {
     await store.close();
     throw error;
@@ -83,6 +89,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     try {
       await runtime?.stop();
     } finally {
+      await audit?.stop();
       await store.close();
     }
   });
@@ -112,6 +119,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const bound = typeof address === 'object' && address ? address : { address: host, port, family: 'IPv4' };
   const url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   runtime?.start();
+  audit?.start();
   app.log.info(
     { url, store: 'sqlite' in config.store ? 'sqlite' : 'postgres', transport: config.transport },
     'lokiban listening',

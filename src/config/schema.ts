@@ -101,6 +101,37 @@ const apiToken = z.strictObject({
   role: z.enum(['read', 'admin']),
 });
 
+export const TEMPLATE_PLACEHOLDERS: ReadonlySet<string> = new Set(['ip', 'family', 'seconds', 'jail']);
+
+/** One argv element of a template command; `{ip}`, `{family}`, `{seconds}`, `{jail}` are replaced by validated values. */
+const templateArg = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((arg) => [...arg.matchAll(/\{([^}]*)\}/g)].every((m) => TEMPLATE_PLACEHOLDERS.has(m[1]!)), {
+    message: 'unknown placeholder; use {ip}, {family}, {seconds} or {jail}',
+  });
+const templateCommand = z.array(templateArg).min(1, 'a command needs at least the program');
+
+/** Per-host commands for `backend: template`; each runs once per element, as an argument vector. */
+const hostTemplate = z.strictObject({
+  add: templateCommand,
+  remove: templateCommand,
+  /** Optional setup command run by `lokiban hosts setup`. */
+  setup: templateCommand.optional(),
+  /** Optional check command run by `lokiban hosts check` (default: the add command's program with --version). */
+  check: templateCommand.optional(),
+});
+
+const hostKey = z
+  .string()
+  .refine(
+    (value) =>
+      /^SHA256:[A-Za-z0-9+/]{43}=?$/.test(value.trim()) ||
+      /^\S+\s+(ssh-|ecdsa-|sk-)\S*\s+[A-Za-z0-9+/=]+/.test(value.trim()),
+    { message: 'expected a "SHA256:…" fingerprint (ssh-keygen -lf) or a known_hosts line' },
+  );
+
 export const hostSchema = z.strictObject({
   name: z.string().regex(HOST_NAME, 'invalid host name'),
   address: z.string().min(1).max(253),
@@ -111,12 +142,36 @@ export const hostSchema = z.strictObject({
     .default('lokiban'),
   privateKey: z.string().optional(),
   agent: z.string().optional(),
-  hostKey: z.string().optional(),
+  /** Pinned host key: a `SHA256:…` fingerprint or a known_hosts line. Required for `transport: ssh`. */
+  hostKey: hostKey.optional(),
   sudo: z.boolean().default(true),
   backend: z.enum(['nftables', 'ipset', 'firewalld', 'template']).default('nftables'),
   /** Alert label values that name this host (e.g. `host: web1`); used by scope `origin`. */
   match: z.record(z.string(), z.string()).default({}),
+  /** Commands for `backend: template`. */
+  template: hostTemplate.optional(),
 });
+
+/** Dispatcher and reconciler tuning; every field has a safe default. */
+export const enforcementSchema = z
+  .strictObject({
+    /** Most outbox rows sent to one host in one firewall transaction. */
+    batchSize: z.number().int().min(1).max(100_000).default(5_000),
+    /** How often pending work is looked for even without a notification. */
+    flushInterval: duration().default(1),
+    /** Retry backoff: first delay, growing ×2 per attempt up to the maximum, with jitter. */
+    retryMin: duration().default(1),
+    retryMax: duration().default(300),
+    /** Reconcile every host this often (and at start-up); 0 turns the periodic pass off. */
+    reconcileInterval: duration().default(300),
+    /** A present element whose remaining time differs from the store's by more than this is re-timed. */
+    driftTolerance: duration().default(30),
+    /** Give up on a command after this long (the host counts as down). */
+    commandTimeout: duration().default(30),
+    /** SSH connect timeout. */
+    connectTimeout: duration().default(10),
+  })
+  .prefault({});
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -160,6 +215,63 @@ export const rulesSchema = z
   })
   .prefault({});
 
+/**
+ * Where the audit trail (ban, extend, unban) is pushed. Off unless `audit.loki` is set; every tuning
+ * field has a safe default. Durations are seconds like everywhere else.
+ */
+export const auditLokiSchema = z
+  .strictObject({
+    /** Loki's base URL; `/loki/api/v1/push` is appended. */
+    url: z.url({ protocol: /^https?$/ }).refine((value) => {
+      const url = new URL(value);
+      return url.username === '' && url.password === '';
+    }, 'put credentials in basic or bearer, not in the URL (it is logged)'),
+    /** `X-Scope-OrgID` for a multi-tenant Loki (Loki's own limit: 150 characters, no `|`). */
+    tenant: z
+      .string()
+      .regex(/^[A-Za-z0-9!_.*'()-]{1,150}$/, "tenant ids are letters, digits and ! _ . * ' ( ) -")
+      .refine((value) => value !== '.' && value !== '..', { message: 'a tenant id cannot be . or ..' })
+      .optional(),
+    bearer: secret.optional(),
+    basic: z.strictObject({ username: z.string().min(1), password: secret }).optional(),
+    /** Extra static stream labels (e.g. `cluster`). Never per-event values: those stay in the line. */
+    labels: z
+      .record(
+        z.string().regex(LABEL_NAME, 'label names match ^[a-zA-Z_][a-zA-Z0-9_]*$'),
+        z.string().min(1).max(256),
+      )
+      .refine((labels) => !('job' in labels) && !('stream' in labels), {
+        message: 'job and stream are fixed ({job="lokiban", stream="audit"}, the recidive jail reads them)',
+      })
+      .default({}),
+    /** Audit event kinds to push. */
+    events: z
+      .array(z.enum(['ban', 'extend', 'unban', 'ignored', 'resolved']))
+      .min(1)
+      .default(['ban', 'extend', 'unban']),
+    /** Most events in one push request. */
+    batchSize: z.number().int().min(1).max(10_000).default(500),
+    /** How often new events are looked for. */
+    flushInterval: duration()
+      .refine((s) => s >= 1, 'at least 1s')
+      .default(1),
+    /** At start-up, events this recent are (re-)pushed; Loki drops the identical ones it already has. */
+    lookback: duration().default(3600),
+    /** Retry backoff on 5xx, 429 and network errors: first delay, ×2 per attempt up to the maximum. */
+    retryMin: duration()
+      .refine((s) => s >= 1, 'at least 1s')
+      .default(1),
+    retryMax: duration()
+      .refine((s) => s >= 1, 'at least 1s')
+      .default(60),
+    /** One push request gives up (and is retried) after this long. */
+    timeout: duration()
+      .refine((s) => s >= 1, 'at least 1s')
+      .default(10),
+  })
+  .refine((loki) => !(loki.bearer && loki.basic), { message: 'configure bearer or basic, not both' })
+  .refine((loki) => loki.retryMin <= loki.retryMax, { message: 'retryMin must not exceed retryMax' });
+
 export const configSchema = z
   .strictObject({
     server: z
@@ -201,6 +313,8 @@ export const configSchema = z
     transport: z.enum(['dry-run', 'ssh', 'local']).default('dry-run'),
     rules: rulesSchema,
     hosts: z.array(hostSchema).default([]),
+    enforcement: enforcementSchema,
+    audit: z.strictObject({ loki: auditLokiSchema.optional() }).optional(),
   })
   .superRefine((config, ctx) => {
     const names = new Set<string>();
@@ -213,6 +327,20 @@ export const configSchema = z
         });
       }
       names.add(host.name);
+      if (host.backend === 'template' && !host.template) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hosts', index, 'template'],
+          message: 'backend "template" needs template.add and template.remove commands',
+        });
+      }
+      if (config.transport === 'ssh' && !host.hostKey) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hosts', index, 'hostKey'],
+          message: `host "${host.name}" has no pinned hostKey; get it with: ssh-keyscan -p ${host.port} ${host.address} | ssh-keygen -lf -`,
+        });
+      }
     });
     const checkScope = (value: unknown, path: (string | number)[]) => {
       if (!Array.isArray(value)) return;
@@ -230,3 +358,4 @@ export const configSchema = z
 export type RawConfig = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;
 export type HostConfig = z.output<typeof hostSchema>;
+export type EnforcementSettings = z.output<typeof enforcementSchema>;
