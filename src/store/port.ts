@@ -1,4 +1,5 @@
 import type { JailSettings } from '../config/load.js';
+import type { NetworkSet } from '../domain/ip.js';
 import type { AlertOutcome, Ban, Offence, Source } from '../domain/types.js';
 
 /**
@@ -10,6 +11,8 @@ export interface DecisionPolicy {
   jails: Readonly<Record<string, JailSettings>>;
   /** Host names a ban in `jail` must reach, given the host the offence was seen on. */
   targetsFor(jail: JailSettings, originHost: string | undefined): string[];
+  /** Never banned, whatever the jail says: the responder's own addresses and every target host's address. */
+  protectedNetworks: NetworkSet;
   now(): number;
   /** [0,1) — injectable so rndtime is testable. */
   random(): number;

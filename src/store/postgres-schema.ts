@@ -95,6 +95,12 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
  */
 export async function migrate(pool: Pool): Promise<void> {
   const client = await pool.connect();
+  let broken: Error | undefined;
+  // See PostgresStore.transaction: a dropped connection must not crash the process.
+  const onError = (error: Error) => {
+    broken = error;
+  };
+  client.on('error', onError);
   try {
     await client.query(
       `SELECT pg_advisory_lock(hashtextextended('lokiban.migrate.' || current_schema(), 0))`,
@@ -139,6 +145,7 @@ export async function migrate(pool: Pool): Promise<void> {
       );
     }
   } finally {
-    client.release();
+    client.off('error', onError);
+    client.release(broken);
   }
 }

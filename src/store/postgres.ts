@@ -150,6 +150,12 @@ export class PostgresStore implements Store {
         throw toStoreError(error, what);
       }
       let broken: Error | undefined;
+      // A checked-out client whose connection drops between two queries emits 'error'; unheard, that
+      // would crash the process. Remember it instead: the next query fails and the client is discarded.
+      const onError = (error: Error) => {
+        broken = error;
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const result = await fn(client);
@@ -164,6 +170,7 @@ export class PostgresStore implements Store {
         if (isRetryable(error) && attempt < MAX_ATTEMPTS) continue;
         throw toStoreError(error, what);
       } finally {
+        client.off('error', onError);
         client.release(broken);
       }
     }

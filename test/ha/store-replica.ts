@@ -76,32 +76,37 @@ async function dispatch(request: Extract<ReplicaRequest, { type: 'dispatch' }>):
   const owner = `replica-${process.pid}`;
   let held = false;
   for (;;) {
-    const now = Date.now();
-    const holds = await store.acquireLease('dispatcher', owner, request.leaseTtlMs, now).catch(() => false);
-    if (holds !== held) {
-      held = holds;
-      send({ type: 'lease', held });
+    try {
+      const now = Date.now();
+      const holds = await store.acquireLease('dispatcher', owner, request.leaseTtlMs, now);
+      if (holds !== held) {
+        held = holds;
+        send({ type: 'lease', held });
+      }
+      if (!holds) {
+        await sleep(request.leaseTtlMs / 4);
+        continue;
+      }
+      const hosts = await store.pendingHosts(now);
+      for (const host of hosts) {
+        const items = await store.claimPending(host, request.batch, Date.now());
+        if (items.length === 0) continue;
+        appendFileSync(
+          request.log,
+          items.map((item) => `apply ${owner} ${item.targetId}:${item.version}\n`).join(''),
+        );
+        await sleep(request.applyMs);
+        await store.markApplied(items, Date.now());
+        appendFileSync(
+          request.log,
+          items.map((item) => `marked ${owner} ${item.targetId}:${item.version}\n`).join(''),
+        );
+      }
+      if (hosts.length === 0) await sleep(20);
+    } catch {
+      // The database is away: keep the loop alive and try again, as the real dispatcher does.
+      await sleep(100);
     }
-    if (!holds) {
-      await sleep(request.leaseTtlMs / 4);
-      continue;
-    }
-    const hosts = await store.pendingHosts(now);
-    for (const host of hosts) {
-      const items = await store.claimPending(host, request.batch, Date.now());
-      if (items.length === 0) continue;
-      appendFileSync(
-        request.log,
-        items.map((item) => `apply ${owner} ${item.targetId}:${item.version}\n`).join(''),
-      );
-      await sleep(request.applyMs);
-      await store.markApplied(items, Date.now());
-      appendFileSync(
-        request.log,
-        items.map((item) => `marked ${owner} ${item.targetId}:${item.version}\n`).join(''),
-      );
-    }
-    if (hosts.length === 0) await sleep(20);
   }
 }
 
