@@ -27,7 +27,8 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       );
       CREATE INDEX bans_ip_jail_created ON bans (ip, jail, created_at);
       CREATE INDEX bans_created ON bans (created_at);
-      CREATE INDEX bans_active ON bans (expires_at) WHERE lifted_at IS NULL;
+      CREATE INDEX bans_ip_created ON bans (ip, created_at);
+      CREATE INDEX bans_active ON bans (jail, expires_at) WHERE lifted_at IS NULL;
 
       CREATE TABLE offences (
         id           BIGSERIAL PRIMARY KEY,
@@ -42,7 +43,7 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
         received_at  BIGINT NOT NULL,
         outcome      TEXT   NOT NULL,
         ban_id       BIGINT REFERENCES bans (id),
-        ends_at      BIGINT,
+        ended_at     BIGINT,
         -- Offence identity: a second delivery of the same alert (retry, re-send, another replica)
         -- hits this constraint and changes nothing.
         UNIQUE (fingerprint, starts_at)
@@ -65,7 +66,7 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
         UNIQUE (ban_id, host)
       );
       CREATE INDEX ban_targets_due ON ban_targets (host, next_attempt_at) WHERE state <> 'applied';
-      CREATE INDEX ban_targets_host ON ban_targets (host);
+      CREATE INDEX ban_targets_host ON ban_targets (host, desired);
 
       CREATE TABLE audit_events (
         id      BIGSERIAL PRIMARY KEY,

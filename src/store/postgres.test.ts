@@ -3,12 +3,34 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HOSTS, haPolicy, offence } from '../../test/ha/fixtures.js';
 import { freePort } from '../../test/support/pg-cluster.js';
 import { createTestSchema, postgresTestUrl, type TestSchema } from '../../test/support/postgres.js';
+import { storeContract } from './contract.js';
 import { StoreUnavailableError } from './errors.js';
 import { PostgresStore } from './postgres.js';
 import { MIGRATIONS } from './postgres-schema.js';
 
 const baseUrl = postgresTestUrl();
 const NOW = Date.UTC(2026, 10, 27, 8);
+
+if (baseUrl) {
+  storeContract('postgres (schema per test)', async () => {
+    const schema = await createTestSchema(baseUrl, 'lkb_pg_contract');
+    let current = new PostgresStore(schema.url);
+    await current.init();
+    return {
+      store: current,
+      reopen: async () => {
+        await current.close();
+        current = new PostgresStore(schema.url);
+        await current.init();
+        return current;
+      },
+      cleanup: async () => {
+        await current.close();
+        await schema.drop();
+      },
+    };
+  });
+}
 
 describe.skipIf(!baseUrl)('PostgresStore specifics', () => {
   let schema: TestSchema;
