@@ -1,6 +1,6 @@
 import type { JailSettings } from '../config/load.js';
 import type { NetworkSet } from '../domain/ip.js';
-import type { AlertOutcome, Ban, Offence, Source } from '../domain/types.js';
+import type { AlertOutcome, Ban, Offence, OutcomeKind, Source } from '../domain/types.js';
 
 /**
  * What the store needs to decide inside its own transaction. The decision itself is the pure
@@ -76,7 +76,12 @@ export interface OutboxItem {
   ip: string;
   jail: string;
   desired: 'present' | 'absent';
-  /** Epoch ms; null = permanent. */
+  /**
+   * What the host's element must be, all jails together: a host's set holds one element per address,
+   * so while any active ban of `ip` targets the host, the item is `present` with the latest expiry of
+   * those bans (epoch ms; null = permanent), even for a lifted ban's row. Several items may therefore
+   * name the same ip with the same desired state: apply that element once.
+   */
   expiresAt: number | null;
   /** Bumped on every change to the row; completion only sticks if the version is unchanged. */
   version: number;
@@ -138,4 +143,18 @@ export interface Store {
    */
   acquireLease(name: string, owner: string, ttlMs: number, now: number): Promise<boolean>;
   releaseLease(name: string, owner: string): Promise<void>;
+}
+
+/**
+ * Thrown by `manualBan` when the guard refuses the request (unknown or disabled jail, allowlisted or
+ * never-ban address): nothing was recorded. The HTTP layer answers 4xx with `reason`.
+ */
+export class BanRefusedError extends Error {
+  constructor(
+    readonly outcome: OutcomeKind,
+    readonly reason: string,
+  ) {
+    super(reason);
+    this.name = 'BanRefusedError';
+  }
 }

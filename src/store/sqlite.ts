@@ -1,0 +1,896 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { type ActiveBan, decide, historyWindow } from '../domain/decide.js';
+import { checkGuard } from '../domain/guard.js';
+import { formatNetwork } from '../domain/ip.js';
+import type { AlertOutcome, Ban, BanTargetState, Source, TargetState } from '../domain/types.js';
+import { MIGRATIONS } from './migrations.js';
+import {
+  type AuditEvent,
+  type BanQuery,
+  BanRefusedError,
+  type BatchItem,
+  type DecisionPolicy,
+  type ManualBanRequest,
+  type OutboxItem,
+  type Stats,
+  type StatsQuery,
+  type Store,
+} from './port.js';
+import { lookupCandidates, prefixKey, untilText } from './shared.js';
+
+interface BanRow {
+  id: number;
+  ip: string;
+  jail: string;
+  level: number;
+  created_at: number;
+  updated_at: number;
+  expires_at: number | null;
+  lifted_at: number | null;
+  lifted_by: string | null;
+  offences: number;
+  source: Source;
+  summary: string | null;
+  sample: string | null;
+}
+
+interface TargetRow {
+  ban_id: number;
+  host: string;
+  desired: 'present' | 'absent';
+  state: TargetState;
+  attempts: number;
+  last_error: string | null;
+  applied_at: number | null;
+}
+
+interface AuditRow {
+  id: number;
+  at: number;
+  kind: string;
+  actor: string;
+  ip: string | null;
+  jail: string | null;
+  ban_id: number | null;
+  detail: string;
+}
+
+interface ClaimRow {
+  id: number;
+  ban_id: number;
+  host: string;
+  ip: string;
+  jail: string;
+  desired: 'present' | 'absent';
+  version: number;
+  attempts: number;
+  active_count: number;
+  permanent_count: number;
+  max_expires: number | null;
+}
+
+const DEFAULT_LIST_LIMIT = 1000;
+const MAX_LIST_LIMIT = 100_000;
+const TOP_LIMIT = 10;
+// last_error comes from SSH/firewall output; keep rows small.
+const MAX_ERROR_LENGTH = 2000;
+// A webhook waits at most this long for another process holding the write lock.
+const BUSY_TIMEOUT_MS = 5000;
+
+type Statements = ReturnType<typeof prepare>;
+
+function prepare(db: Database.Database) {
+  const activeClause = 'lifted_at IS NULL AND (expires_at IS NULL OR expires_at > @now)';
+  // Active bans of the same address that target the same host: together they make one element.
+  // CROSS JOIN pins the loop order (bans by ip first, then the (ban_id, host) key): left to itself the
+  // planner may scan every target of the host for each row, which is quadratic in the backlog.
+  const sameElement = `FROM bans ob CROSS JOIN ban_targets ot ON ot.ban_id = ob.id AND ot.host = t.host
+    WHERE ob.ip = b.ip AND ot.desired = 'present' AND ob.lifted_at IS NULL
+      AND (ob.expires_at IS NULL OR ob.expires_at > @now)`;
+  return {
+    insertOffence: db.prepare<
+      [
+        {
+          fingerprint: string;
+          startsAt: number;
+          jail: string;
+          ip: string;
+          reportedIp: string;
+          originHost: string | null;
+          source: Source;
+          receivedAt: number;
+          labels: string;
+        },
+      ]
+    >(
+      `INSERT INTO offences (fingerprint, starts_at, jail, ip, reported_ip, origin_host, source, received_at, labels, outcome)
+       VALUES (@fingerprint, @startsAt, @jail, @ip, @reportedIp, @originHost, @source, @receivedAt, @labels, 'pending')
+       ON CONFLICT (fingerprint, starts_at) DO NOTHING`,
+    ),
+    offenceByKey: db.prepare<
+      [string, number],
+      { id: number; ip: string; jail: string; ban_id: number | null }
+    >('SELECT id, ip, jail, ban_id FROM offences WHERE fingerprint = ? AND starts_at = ?'),
+    settleOffence: db.prepare<[{ id: number; outcome: string; banId: number | null }]>(
+      'UPDATE offences SET outcome = @outcome, ban_id = @banId WHERE id = @id',
+    ),
+    endOffence: db.prepare<[{ id: number; endsAt: number }]>(
+      'UPDATE offences SET ended_at = @endsAt WHERE id = @id AND ended_at IS NULL',
+    ),
+    activeBan: db.prepare<[{ ip: string; jail: string; now: number }], BanRow>(
+      `SELECT * FROM bans WHERE ip = @ip AND jail = @jail AND ${activeClause} ORDER BY id DESC LIMIT 1`,
+    ),
+    countInJail: db.prepare<[{ ip: string; jail: string; since: number }], { n: number }>(
+      'SELECT COUNT(*) AS n FROM bans WHERE ip = @ip AND jail = @jail AND created_at > @since',
+    ),
+    countAllJails: db.prepare<[{ ip: string; since: number }], { n: number }>(
+      'SELECT COUNT(*) AS n FROM bans WHERE ip = @ip AND created_at > @since',
+    ),
+    insertBan: db.prepare<
+      [
+        {
+          ip: string;
+          jail: string;
+          level: number;
+          now: number;
+          expiresAt: number | null;
+          source: Source;
+          summary: string | null;
+          sample: string | null;
+        },
+      ]
+    >(
+      `INSERT INTO bans (ip, jail, level, created_at, updated_at, expires_at, offences, source, summary, sample)
+       VALUES (@ip, @jail, @level, @now, @now, @expiresAt, 0, @source, @summary, @sample)`,
+    ),
+    feedBan: db.prepare<
+      [
+        {
+          id: number;
+          now: number;
+          expiresAt: number | null;
+          offences: number;
+          summary: string | null;
+          sample: string | null;
+        },
+      ]
+    >(
+      `UPDATE bans SET updated_at = @now, expires_at = @expiresAt, offences = offences + @offences,
+         summary = COALESCE(@summary, summary), sample = COALESCE(@sample, sample)
+       WHERE id = @id`,
+    ),
+    insertTarget: db.prepare<[{ banId: number; host: string; now: number }]>(
+      `INSERT INTO ban_targets (ban_id, host, desired, state, attempts, next_attempt_at, version)
+       VALUES (@banId, @host, 'present', 'pending', 0, @now, 1)
+       ON CONFLICT (ban_id, host) DO NOTHING`,
+    ),
+    // A changed ban must be re-sent with its new timeout: bump the version so an in-flight completion
+    // of the old element cannot mark the new one applied.
+    repend: db.prepare<[{ banId: number; now: number }]>(
+      `UPDATE ban_targets SET state = 'pending', version = version + 1, attempts = 0, next_attempt_at = @now
+       WHERE ban_id = @banId`,
+    ),
+    withdraw: db.prepare<[{ banId: number; now: number }]>(
+      `UPDATE ban_targets SET desired = 'absent', state = 'pending', version = version + 1, attempts = 0,
+         next_attempt_at = @now
+       WHERE ban_id = @banId`,
+    ),
+    liftBan: db.prepare<[{ id: number; now: number; actor: string }]>(
+      'UPDATE bans SET lifted_at = @now, lifted_by = @actor, updated_at = @now WHERE id = @id',
+    ),
+    activeBansForIps: db.prepare<[{ ips: string; jail: string | null; now: number }], BanRow>(
+      `SELECT * FROM bans WHERE ip IN (SELECT value FROM json_each(@ips))
+         AND (@jail IS NULL OR jail = @jail) AND ${activeClause} ORDER BY id`,
+    ),
+    banById: db.prepare<[number], BanRow>('SELECT * FROM bans WHERE id = ?'),
+    targetsOf: db.prepare<[number], TargetRow>('SELECT * FROM ban_targets WHERE ban_id = ? ORDER BY host'),
+    targetsOfMany: db.prepare<[string], TargetRow>(
+      'SELECT * FROM ban_targets WHERE ban_id IN (SELECT value FROM json_each(?)) ORDER BY ban_id, host',
+    ),
+    presentHostsOf: db.prepare<[number], { host: string }>(
+      "SELECT host FROM ban_targets WHERE ban_id = ? AND desired = 'present'",
+    ),
+    insertAudit: db.prepare<
+      [
+        {
+          at: number;
+          kind: string;
+          actor: string;
+          ip: string | null;
+          jail: string | null;
+          banId: number | null;
+          detail: string;
+        },
+      ]
+    >(
+      `INSERT INTO audit_events (at, kind, actor, ip, jail, ban_id, detail)
+       VALUES (@at, @kind, @actor, @ip, @jail, @banId, @detail)`,
+    ),
+    listAuditAfter: db.prepare<[{ ip: string | null; after: number; limit: number }], AuditRow>(
+      `SELECT * FROM audit_events WHERE id > @after AND (@ip IS NULL OR ip = @ip) ORDER BY id LIMIT @limit`,
+    ),
+    listAuditLatest: db.prepare<[{ ip: string | null; limit: number }], AuditRow>(
+      `SELECT * FROM audit_events WHERE (@ip IS NULL OR ip = @ip) ORDER BY id DESC LIMIT @limit`,
+    ),
+    pendingHosts: db.prepare<[number], { host: string }>(
+      `SELECT DISTINCT host FROM ban_targets WHERE state <> 'applied' AND next_attempt_at <= ? ORDER BY host`,
+    ),
+    // The element on the host is per address: its desired state is the union of every active ban of
+    // that address targeting the host (see OutboxItem.expiresAt).
+    claim: db.prepare<[{ host: string; now: number; limit: number }], ClaimRow>(
+      `SELECT t.id, t.ban_id, t.host, b.ip, b.jail, t.desired, t.version, t.attempts,
+              (SELECT COUNT(*) ${sameElement}) AS active_count,
+              (SELECT COUNT(*) ${sameElement} AND ob.expires_at IS NULL) AS permanent_count,
+              (SELECT MAX(ob.expires_at) ${sameElement}) AS max_expires
+       FROM ban_targets t JOIN bans b ON b.id = t.ban_id
+       WHERE t.host = @host AND t.state <> 'applied' AND t.next_attempt_at <= @now
+       ORDER BY t.next_attempt_at, t.id LIMIT @limit`,
+    ),
+    settleExpired: db.prepare<[{ id: number; version: number }]>(
+      `UPDATE ban_targets SET state = 'applied', last_error = NULL WHERE id = @id AND version = @version`,
+    ),
+    markApplied: db.prepare<[{ id: number; version: number; now: number }]>(
+      `UPDATE ban_targets SET state = 'applied', applied_at = @now, attempts = attempts + 1, last_error = NULL
+       WHERE id = @id AND version = @version`,
+    ),
+    markFailed: db.prepare<[{ id: number; version: number; error: string; next: number }]>(
+      `UPDATE ban_targets SET state = 'failed', attempts = attempts + 1, last_error = @error, next_attempt_at = @next
+       WHERE id = @id AND version = @version`,
+    ),
+    desiredForHost: db.prepare<
+      [{ host: string; now: number }],
+      { ip: string; jail: string; expires_at: number | null; permanent: number }
+    >(
+      `SELECT b.ip, b.jail, b.expires_at, b.expires_at IS NULL AS permanent
+       FROM ban_targets t JOIN bans b ON b.id = t.ban_id
+       WHERE t.host = @host AND t.desired = 'present' AND b.lifted_at IS NULL
+         AND (b.expires_at IS NULL OR b.expires_at > @now)
+       ORDER BY b.ip`,
+    ),
+    series: db.prepare<
+      [{ from: number; to: number; bucket: number }],
+      { time: number; jail: string; bans: number }
+    >(
+      `SELECT CAST(@from AS INTEGER) + CAST((created_at - @from) / @bucket AS INTEGER) * CAST(@bucket AS INTEGER) AS time,
+              jail, COUNT(*) AS bans
+       FROM bans WHERE created_at >= @from AND created_at < @to
+       GROUP BY 1, 2 ORDER BY 1, 2`,
+    ),
+    bansPerIp: db.prepare<[{ from: number; to: number }], { ip: string; bans: number; last: number }>(
+      `SELECT ip, COUNT(*) AS bans, MAX(created_at) AS last FROM bans
+       WHERE created_at >= @from AND created_at < @to GROUP BY ip`,
+    ),
+    perJailWindow: db.prepare<[{ from: number; to: number }], { jail: string; bans: number }>(
+      'SELECT jail, COUNT(*) AS bans FROM bans WHERE created_at >= @from AND created_at < @to GROUP BY jail',
+    ),
+    perJailActive: db.prepare<[{ now: number }], { jail: string; active: number }>(
+      `SELECT jail, COUNT(*) AS active FROM bans WHERE ${activeClause} GROUP BY jail`,
+    ),
+    perHostWindow: db.prepare<[{ from: number; to: number }], { host: string; bans: number }>(
+      `SELECT t.host, COUNT(*) AS bans FROM ban_targets t JOIN bans b ON b.id = t.ban_id
+       WHERE b.created_at >= @from AND b.created_at < @to GROUP BY t.host`,
+    ),
+    perHostActive: db.prepare<[{ now: number }], { host: string; active: number }>(
+      `SELECT t.host, COUNT(*) AS active FROM ban_targets t JOIN bans b ON b.id = t.ban_id
+       WHERE t.desired = 'present' AND b.lifted_at IS NULL AND (b.expires_at IS NULL OR b.expires_at > @now)
+       GROUP BY t.host`,
+    ),
+    acquireLease: db.prepare<[{ name: string; owner: string; until: number; now: number }]>(
+      `INSERT INTO leases (name, owner, expires_at) VALUES (@name, @owner, @until)
+       ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+       WHERE leases.owner = excluded.owner OR leases.expires_at <= @now`,
+    ),
+    releaseLease: db.prepare<[string, string]>('DELETE FROM leases WHERE name = ? AND owner = ?'),
+    ping: db.prepare('SELECT 1'),
+  };
+}
+
+function toTarget(row: TargetRow): BanTargetState {
+  return {
+    host: row.host,
+    desired: row.desired,
+    state: row.state,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    appliedAt: row.applied_at,
+  };
+}
+
+function toBan(row: BanRow, targets: TargetRow[]): Ban {
+  return {
+    id: row.id,
+    ip: row.ip,
+    jail: row.jail,
+    level: row.level,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    expiresAt: row.expires_at,
+    liftedAt: row.lifted_at,
+    liftedBy: row.lifted_by,
+    offences: row.offences,
+    source: row.source,
+    summary: row.summary,
+    sample: row.sample,
+    hosts: targets.map(toTarget),
+  };
+}
+
+/** What one decision wrote, for the outcome and the audit trail. */
+interface Applied {
+  outcome: 'banned' | 'extended' | 'unchanged';
+  banId: number;
+  level: number;
+  expiresAt: number | null;
+  hosts: string[];
+}
+
+/**
+ * The embedded store: one SQLite file in WAL mode. Every write is one IMMEDIATE transaction, so the
+ * duplicate check, the decision and its writes see one consistent history even when two processes
+ * share the file. `synchronous=FULL` makes each commit fsync the WAL: a 2xx answer must survive a
+ * power cut, not only a process crash (NORMAL in WAL mode may lose the last commits on power loss).
+ */
+export class SqliteStore implements Store {
+  private db: Database.Database | undefined;
+  private statements: Statements | undefined;
+
+  constructor(private readonly path: string) {}
+
+  async init(): Promise<void> {
+    if (this.db) return;
+    if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
+    const db = new Database(this.path);
+    try {
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      migrate(db);
+      this.statements = prepare(db);
+      this.db = db;
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    const db = this.db;
+    this.db = undefined;
+    this.statements = undefined;
+    if (db?.open) {
+      // Keeps the planner's statistics current at a cheap moment (https://sqlite.org/pragma.html#pragma_optimize).
+      db.pragma('optimize');
+      db.close();
+    }
+  }
+
+  async ping(): Promise<void> {
+    this.s().ping.get();
+  }
+
+  private s(): Statements {
+    if (!this.statements) throw new Error('the SQLite store is not open: call init() first');
+    return this.statements;
+  }
+
+  private open(): Database.Database {
+    if (!this.db) throw new Error('the SQLite store is not open: call init() first');
+    return this.db;
+  }
+
+  async recordBatch(items: BatchItem[], policy: DecisionPolicy, source: Source): Promise<AlertOutcome[]> {
+    const db = this.open();
+    const now = policy.now();
+    const run = db.transaction(() =>
+      [...items].sort((a, b) => a.index - b.index).map((item) => this.recordItem(item, policy, source, now)),
+    );
+    return run.immediate();
+  }
+
+  private recordItem(item: BatchItem, policy: DecisionPolicy, source: Source, now: number): AlertOutcome {
+    const s = this.s();
+    if (item.kind === 'skip') return item.outcome;
+    if (item.kind === 'resolved') {
+      const existing = s.offenceByKey.get(item.fingerprint, item.startsAt);
+      const changed = existing
+        ? s.endOffence.run({ id: existing.id, endsAt: item.endsAt }).changes > 0
+        : true;
+      if (changed) {
+        this.audit(
+          now,
+          'resolved',
+          source,
+          item.ip ?? existing?.ip ?? null,
+          item.jail ?? existing?.jail ?? null,
+          {
+            banId: existing?.ban_id ?? null,
+            detail: {
+              fingerprint: item.fingerprint,
+              startsAt: item.startsAt,
+              endsAt: item.endsAt,
+              known: !!existing,
+            },
+          },
+        );
+      }
+      return {
+        index: item.index,
+        outcome: 'resolved-recorded',
+        fingerprint: item.fingerprint,
+        ...(item.ip ? { ip: item.ip } : {}),
+        ...(item.jail ? { jail: item.jail } : {}),
+        ...(existing?.ban_id ? { banId: existing.ban_id } : {}),
+      };
+    }
+
+    const { offence } = item;
+    const verdict = checkGuard(offence.reportedIp, offence.jail, policy, offence.ip);
+    const ip = verdict.allowed ? formatNetwork(verdict.network) : offence.ip;
+    // Insert first: the unique (fingerprint, starts_at) key is what makes a repeat a no-op, even
+    // when another process records the same offence at the same moment.
+    const inserted = s.insertOffence.run({
+      fingerprint: offence.fingerprint,
+      startsAt: offence.startsAt,
+      jail: offence.jail,
+      ip,
+      reportedIp: offence.reportedIp,
+      originHost: offence.originHost ?? null,
+      source: offence.source,
+      receivedAt: offence.receivedAt,
+      labels: JSON.stringify(offence.labels),
+    });
+    const base = { index: item.index, fingerprint: offence.fingerprint, ip, jail: offence.jail };
+    if (inserted.changes === 0) {
+      const existing = s.offenceByKey.get(offence.fingerprint, offence.startsAt);
+      return { ...base, outcome: 'duplicate', ...(existing?.ban_id ? { banId: existing.ban_id } : {}) };
+    }
+    const offenceId = Number(inserted.lastInsertRowid);
+    if (!verdict.allowed) {
+      s.settleOffence.run({ id: offenceId, outcome: verdict.outcome, banId: null });
+      this.audit(now, 'ignored', source, ip, offence.jail, {
+        detail: { outcome: verdict.outcome, reason: verdict.reason, fingerprint: offence.fingerprint },
+      });
+      return { ...base, outcome: verdict.outcome, reason: verdict.reason };
+    }
+    const applied = this.applyDecision({
+      ip,
+      jail: verdict.jail,
+      policy,
+      now,
+      source: offence.source,
+      targets: policy.targetsFor(verdict.jail, offence.originHost),
+      summary: offence.summary ?? null,
+      sample: offence.sample ?? null,
+      actor: source,
+      detail: { fingerprint: offence.fingerprint, originHost: offence.originHost ?? null },
+    });
+    s.settleOffence.run({ id: offenceId, outcome: applied.outcome, banId: applied.banId });
+    return {
+      ...base,
+      outcome: applied.outcome,
+      banId: applied.banId,
+      level: applied.level,
+      until: untilText(applied.expiresAt),
+    };
+  }
+
+  /** Reads the history, decides, and writes ban, targets and audit. Runs inside a transaction. */
+  private applyDecision(args: {
+    ip: string;
+    jail: DecisionPolicy['jails'][string];
+    policy: DecisionPolicy;
+    now: number;
+    source: Source;
+    targets: string[];
+    summary: string | null;
+    sample: string | null;
+    actor: string;
+    duration?: number;
+    detail: Record<string, unknown>;
+  }): Applied {
+    const s = this.s();
+    const { ip, jail, now } = args;
+    const activeRow = s.activeBan.get({ ip, jail: jail.name, now });
+    const active: ActiveBan | undefined = activeRow && {
+      id: activeRow.id,
+      level: activeRow.level,
+      expiresAt: activeRow.expires_at,
+      hosts: s.presentHostsOf.all(activeRow.id).map((row) => row.host),
+    };
+    const window = historyWindow(jail, now);
+    const earlierBans = active
+      ? 0
+      : (window.jail === undefined
+          ? s.countAllJails.get({ ip, since: window.since })
+          : s.countInJail.get({ ip, jail: window.jail, since: window.since }))!.n;
+    const decision = decide({
+      jail,
+      now,
+      random: args.policy.random,
+      earlierBans,
+      active,
+      targets: args.targets,
+      ...(args.duration === undefined ? {} : { duration: args.duration }),
+    });
+
+    if (decision.kind === 'ban') {
+      const banId = Number(
+        s.insertBan.run({
+          ip,
+          jail: jail.name,
+          level: decision.level,
+          now,
+          expiresAt: decision.expiresAt,
+          source: args.source,
+          summary: args.summary,
+          sample: args.sample,
+        }).lastInsertRowid,
+      );
+      s.feedBan.run({
+        id: banId,
+        now,
+        expiresAt: decision.expiresAt,
+        offences: 1,
+        summary: null,
+        sample: null,
+      });
+      for (const host of decision.targets) s.insertTarget.run({ banId, host, now });
+      this.audit(now, 'ban', args.actor, ip, jail.name, {
+        banId,
+        detail: {
+          level: decision.level,
+          expiresAt: decision.expiresAt,
+          hosts: decision.targets,
+          ...args.detail,
+        },
+      });
+      return {
+        outcome: 'banned',
+        banId,
+        level: decision.level,
+        expiresAt: decision.expiresAt,
+        hosts: decision.targets,
+      };
+    }
+
+    s.feedBan.run({
+      id: decision.banId,
+      now,
+      expiresAt: decision.expiresAt,
+      offences: 1,
+      summary: args.summary,
+      sample: args.sample,
+    });
+    const hosts = [...active!.hosts];
+    if (decision.kind === 'unchanged') {
+      return {
+        outcome: 'unchanged',
+        banId: decision.banId,
+        level: decision.level,
+        expiresAt: decision.expiresAt,
+        hosts,
+      };
+    }
+    if (decision.expiresAt !== active!.expiresAt) s.repend.run({ banId: decision.banId, now });
+    for (const host of decision.addTargets) s.insertTarget.run({ banId: decision.banId, host, now });
+    hosts.push(...decision.addTargets);
+    this.audit(now, 'extend', args.actor, ip, jail.name, {
+      banId: decision.banId,
+      detail: {
+        level: decision.level,
+        previousExpiresAt: active!.expiresAt,
+        expiresAt: decision.expiresAt,
+        addedHosts: decision.addTargets,
+        ...args.detail,
+      },
+    });
+    return {
+      outcome: 'extended',
+      banId: decision.banId,
+      level: decision.level,
+      expiresAt: decision.expiresAt,
+      hosts,
+    };
+  }
+
+  private audit(
+    at: number,
+    kind: string,
+    actor: string,
+    ip: string | null,
+    jail: string | null,
+    extra: { banId?: number | null; detail: Record<string, unknown> },
+  ): void {
+    this.s().insertAudit.run({
+      at,
+      kind,
+      actor,
+      ip,
+      jail,
+      banId: extra.banId ?? null,
+      detail: JSON.stringify(extra.detail),
+    });
+  }
+
+  async manualBan(request: ManualBanRequest, policy: DecisionPolicy): Promise<Ban> {
+    const db = this.open();
+    const now = policy.now();
+    const run = db.transaction(() => {
+      const verdict = checkGuard(request.ip, request.jail, policy);
+      if (!verdict.allowed) throw new BanRefusedError(verdict.outcome, verdict.reason);
+      const applied = this.applyDecision({
+        ip: formatNetwork(verdict.network),
+        jail: verdict.jail,
+        policy,
+        now,
+        source: 'manual',
+        targets: request.hosts ?? policy.targetsFor(verdict.jail, undefined),
+        summary: request.reason ?? null,
+        sample: null,
+        actor: request.actor,
+        ...(request.duration === undefined ? {} : { duration: request.duration }),
+        detail: { manual: true, ...(request.reason ? { reason: request.reason } : {}) },
+      });
+      return this.loadBan(applied.banId)!;
+    });
+    return run.immediate();
+  }
+
+  async unban(
+    ip: string,
+    opts: { jail?: string; actor: string; reason?: string; now: number },
+  ): Promise<Ban[]> {
+    const db = this.open();
+    const s = this.s();
+    const candidates = lookupCandidates(ip);
+    if (candidates.length === 0) return [];
+    const run = db.transaction(() => {
+      const rows = s.activeBansForIps.all({
+        ips: JSON.stringify(candidates),
+        jail: opts.jail ?? null,
+        now: opts.now,
+      });
+      for (const row of rows) {
+        s.liftBan.run({ id: row.id, now: opts.now, actor: opts.actor });
+        s.withdraw.run({ banId: row.id, now: opts.now });
+        this.audit(opts.now, 'unban', opts.actor, row.ip, row.jail, {
+          banId: row.id,
+          detail: { expiresAt: row.expires_at, ...(opts.reason ? { reason: opts.reason } : {}) },
+        });
+      }
+      return rows.map((row) => this.loadBan(row.id)!);
+    });
+    return run.immediate();
+  }
+
+  private loadBan(id: number): Ban | undefined {
+    const s = this.s();
+    const row = s.banById.get(id);
+    return row && toBan(row, s.targetsOf.all(id));
+  }
+
+  async getBan(id: number): Promise<Ban | undefined> {
+    return this.loadBan(id);
+  }
+
+  async listBans(query: BanQuery, now: number): Promise<Ban[]> {
+    const db = this.open();
+    const s = this.s();
+    const where: string[] = [];
+    const params: Record<string, unknown> = { now };
+    if (query.active === true)
+      where.push('b.lifted_at IS NULL AND (b.expires_at IS NULL OR b.expires_at > @now)');
+    if (query.active === false)
+      where.push('NOT (b.lifted_at IS NULL AND (b.expires_at IS NULL OR b.expires_at > @now))');
+    if (query.jail !== undefined) {
+      where.push('b.jail = @jail');
+      params.jail = query.jail;
+    }
+    if (query.ip !== undefined) {
+      where.push('b.ip IN (SELECT value FROM json_each(@ips))');
+      params.ips = JSON.stringify(lookupCandidates(query.ip));
+    }
+    if (query.host !== undefined) {
+      where.push('EXISTS (SELECT 1 FROM ban_targets t WHERE t.ban_id = b.id AND t.host = @host)');
+      params.host = query.host;
+    }
+    if (query.from !== undefined) {
+      where.push('b.created_at >= @from');
+      params.from = query.from;
+    }
+    if (query.to !== undefined) {
+      where.push('b.created_at < @to');
+      params.to = query.to;
+    }
+    params.limit = Math.min(Math.max(1, Math.trunc(query.limit ?? DEFAULT_LIST_LIMIT)), MAX_LIST_LIMIT);
+    // The filters are fixed SQL fragments; only values travel as parameters.
+    const sql = `SELECT b.* FROM bans b ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+                 ORDER BY b.created_at DESC, b.id DESC LIMIT @limit`;
+    const rows = db.prepare<[Record<string, unknown>], BanRow>(sql).all(params);
+    const targets = new Map<number, TargetRow[]>();
+    const CHUNK = 5000;
+    for (let i = 0; i < rows.length; i += CHUNK) {
+      const ids = rows.slice(i, i + CHUNK).map((row) => row.id);
+      for (const target of s.targetsOfMany.all(JSON.stringify(ids))) {
+        const list = targets.get(target.ban_id);
+        if (list) list.push(target);
+        else targets.set(target.ban_id, [target]);
+      }
+    }
+    return rows.map((row) => toBan(row, targets.get(row.id) ?? []));
+  }
+
+  async stats(query: StatsQuery, now: number): Promise<Stats> {
+    const s = this.s();
+    const window = { from: query.from, to: query.to };
+    const bucket = Math.max(1, Math.trunc(query.bucketMs));
+    const perIp = s.bansPerIp.all(window);
+    const topIps = [...perIp]
+      .sort((a, b) => b.bans - a.bans || b.last - a.last || a.ip.localeCompare(b.ip))
+      .slice(0, TOP_LIMIT)
+      .map((row) => ({ ip: row.ip, bans: row.bans, lastBanAt: row.last }));
+    const prefixes = new Map<string, number>();
+    for (const row of perIp) {
+      const key = prefixKey(row.ip);
+      prefixes.set(key, (prefixes.get(key) ?? 0) + row.bans);
+    }
+    const topPrefixes = [...prefixes]
+      .map(([prefix, bans]) => ({ prefix, bans }))
+      .sort((a, b) => b.bans - a.bans || a.prefix.localeCompare(b.prefix))
+      .slice(0, TOP_LIMIT);
+    return {
+      series: s.series.all({ ...window, bucket }),
+      topIps,
+      topPrefixes,
+      perJail: mergeCounts(s.perJailWindow.all(window), s.perJailActive.all({ now }), (row) => row.jail).map(
+        ([jail, bans, active]) => ({ jail, bans, active }),
+      ),
+      perHost: mergeCounts(s.perHostWindow.all(window), s.perHostActive.all({ now }), (row) => row.host).map(
+        ([host, bans, active]) => ({ host, bans, active }),
+      ),
+    };
+  }
+
+  async listAudit(query: { ip?: string; limit?: number; after?: number }): Promise<AuditEvent[]> {
+    const s = this.s();
+    const limit = Math.min(Math.max(1, Math.trunc(query.limit ?? DEFAULT_LIST_LIMIT)), MAX_LIST_LIMIT);
+    const ip = query.ip ?? null;
+    const rows =
+      query.after === undefined
+        ? s.listAuditLatest.all({ ip, limit })
+        : s.listAuditAfter.all({ ip, after: query.after, limit });
+    return rows.map((row) => ({
+      id: row.id,
+      at: row.at,
+      kind: row.kind,
+      actor: row.actor,
+      ip: row.ip,
+      jail: row.jail,
+      banId: row.ban_id,
+      detail: JSON.parse(row.detail) as Record<string, unknown>,
+    }));
+  }
+
+  async pendingHosts(now: number): Promise<string[]> {
+    return this.s()
+      .pendingHosts.all(now)
+      .map((row) => row.host);
+  }
+
+  async claimPending(host: string, limit: number, now: number): Promise<OutboxItem[]> {
+    const db = this.open();
+    const s = this.s();
+    const run = db.transaction(() => {
+      const items: OutboxItem[] = [];
+      for (const row of s.claim.all({ host, now, limit: Math.max(1, Math.trunc(limit)) })) {
+        if (row.active_count === 0 && row.desired === 'present') {
+          // The ban ran out before it reached the host: nothing to add, and nothing to remove
+          // because an element that was applied earlier carries its own timeout.
+          s.settleExpired.run({ id: row.id, version: row.version });
+          continue;
+        }
+        const present = row.active_count > 0;
+        items.push({
+          targetId: row.id,
+          banId: row.ban_id,
+          host: row.host,
+          ip: row.ip,
+          jail: row.jail,
+          desired: present ? 'present' : 'absent',
+          expiresAt: present && row.permanent_count === 0 ? row.max_expires : null,
+          version: row.version,
+          attempts: row.attempts,
+        });
+      }
+      return items;
+    });
+    return run.immediate();
+  }
+
+  async markApplied(
+    items: ReadonlyArray<Pick<OutboxItem, 'targetId' | 'version'>>,
+    now: number,
+  ): Promise<void> {
+    const db = this.open();
+    const s = this.s();
+    db.transaction(() => {
+      for (const item of items) s.markApplied.run({ id: item.targetId, version: item.version, now });
+    }).immediate();
+  }
+
+  async markFailed(
+    items: ReadonlyArray<Pick<OutboxItem, 'targetId' | 'version'>>,
+    error: string,
+    nextAttemptAt: number,
+  ): Promise<void> {
+    const db = this.open();
+    const s = this.s();
+    const message = error.length > MAX_ERROR_LENGTH ? `${error.slice(0, MAX_ERROR_LENGTH)}…` : error;
+    db.transaction(() => {
+      for (const item of items) {
+        s.markFailed.run({ id: item.targetId, version: item.version, error: message, next: nextAttemptAt });
+      }
+    }).immediate();
+  }
+
+  async desiredForHost(
+    host: string,
+    now: number,
+  ): Promise<Array<{ ip: string; jail: string; expiresAt: number | null }>> {
+    // One element per address: the longest of the address's bans on this host wins.
+    const byIp = new Map<string, { ip: string; jail: string; expiresAt: number | null }>();
+    for (const row of this.s().desiredForHost.all({ host, now })) {
+      const seen = byIp.get(row.ip);
+      const expiresAt = row.permanent ? null : row.expires_at;
+      if (!seen || (seen.expiresAt !== null && (expiresAt === null || expiresAt > seen.expiresAt))) {
+        byIp.set(row.ip, { ip: row.ip, jail: row.jail, expiresAt });
+      }
+    }
+    return [...byIp.values()];
+  }
+
+  async acquireLease(name: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
+    return this.s().acquireLease.run({ name, owner, until: now + ttlMs, now }).changes > 0;
+  }
+
+  async releaseLease(name: string, owner: string): Promise<void> {
+    this.s().releaseLease.run(name, owner);
+  }
+}
+
+function mergeCounts<A extends { bans: number }, B extends { active: number }>(
+  window: A[],
+  active: B[],
+  key: (row: A | B) => string,
+): Array<[string, number, number]> {
+  const merged = new Map<string, [string, number, number]>();
+  for (const row of window) merged.set(key(row), [key(row), row.bans, 0]);
+  for (const row of active) {
+    const entry = merged.get(key(row)) ?? [key(row), 0, 0];
+    entry[2] = row.active;
+    merged.set(key(row), entry);
+  }
+  return [...merged.values()].sort((a, b) => b[1] - a[1] || b[2] - a[2] || a[0].localeCompare(b[0]));
+}
+
+/** Applies every migration newer than the database, each in its own IMMEDIATE transaction. */
+function migrate(db: Database.Database): void {
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)',
+  );
+  for (const migration of MIGRATIONS) {
+    db.transaction(() => {
+      // Re-read inside the lock: another process may have applied it while we waited.
+      const applied = db.prepare('SELECT 1 FROM schema_version WHERE version = ?').get(migration.version);
+      if (applied) return;
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)').run(
+        migration.version,
+        Date.now(),
+      );
+    }).immediate();
+  }
+}
