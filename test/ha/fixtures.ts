@@ -1,39 +1,29 @@
-import type { JailSettings } from '../../src/config/load.js';
-import { NetworkSet } from '../../src/domain/ip.js';
+import { parseConfig } from '../../src/config/load.js';
+import { buildDecisionPolicy } from '../../src/domain/policy.js';
 import type { Offence } from '../../src/domain/types.js';
 import type { DecisionPolicy } from '../../src/store/port.js';
 
 export const HOSTS = ['web1', 'web2'] as const;
 
-export const SSHD: JailSettings = {
-  name: 'sshd',
-  enabled: true,
-  bantime: 600,
-  findtime: 600,
-  maxretry: 5,
-  ignoreip: [],
-  scope: 'all',
-  ipv6prefix: 128,
-  increment: {
-    enabled: true,
-    factor: 1,
-    multipliers: [],
-    maxtime: 604_800,
-    rndtime: 0,
-    overalljails: false,
-    memory: 2_592_000,
-  },
-};
+// fail2ban's defaults: bantime 10m, bantime.increment doubling up to a week.
+const CONFIG = parseConfig(
+  `
+auth: { webhook: { bearer: "ha-test-token-0123456789" } }
+jails: { sshd: {} }
+hosts:
+  - { name: web1, address: 192.0.2.1 }
+  - { name: web2, address: 192.0.2.2 }
+`,
+  {},
+);
 
 /** Every replica decides with the same settings; `now` pins the clock for rounds of escalation. */
 export function haPolicy(now?: number): DecisionPolicy {
-  return {
-    jails: { sshd: SSHD },
-    targetsFor: () => [...HOSTS],
-    protectedNetworks: new NetworkSet([]),
+  return buildDecisionPolicy(CONFIG, {
+    localAddresses: [],
     now: () => now ?? Date.now(),
     random: () => 0,
-  };
+  });
 }
 
 /** The n-th attacker address: 198.18.0.0/15 is reserved for benchmarking, never a real host. */
