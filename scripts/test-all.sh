@@ -12,7 +12,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt_packages=(
   openssh-server openssh-client nftables ipset iptables iproute2 procps
-  prometheus-alertmanager postgresql chromium fonts-dejavu-core
+  prometheus-alertmanager postgresql chromium fonts-dejavu-core fail2ban python3
 )
 missing=()
 for pkg in "${apt_packages[@]}"; do
@@ -24,7 +24,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 # The packaged services are started by the tests themselves (sshd per namespace, Alertmanager on
 # loopback); the distribution's own instances must not hold ports or keys the tests use.
-systemctl disable --now prometheus-alertmanager ssh 2>/dev/null || true
+# fail2ban is only the reference for the escalation parity test: its daemon must not ban test traffic.
+systemctl disable --now prometheus-alertmanager ssh fail2ban 2>/dev/null || true
 
 bash scripts/start-postgres.sh
 export LOKIBAN_TEST_POSTGRES_URL="postgres://lokiban:lokiban@127.0.0.1:5432/lokiban_test"

@@ -181,6 +181,11 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
         ]);
       });
 
+      it('accepts an empty batch', async () => {
+        const { policy } = makePolicy();
+        expect(await store.recordBatch([], policy, 'alertmanager')).toEqual([]);
+      });
+
       it('decides a second offence in the same batch against the first one', async () => {
         const { policy } = makePolicy();
         const results = await store.recordBatch(
@@ -208,9 +213,7 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
           at(offence('224.0.0.5', 'sshd'), 2),
           at(offence('198.51.100.2', 'sshd'), 3),
           at(offence('10.77.0.1', 'sshd'), 4),
-          at(offence('203.0.113.5', 'nope'), 5),
-          at(offence('203.0.113.5', 'off'), 6),
-          at(offence('fe80::1', 'web'), 7),
+          at(offence('fe80::1', 'web'), 5),
         ];
         const results = await store.recordBatch(items, policy, 'alertmanager');
         expect(results.map((r) => r.outcome)).toEqual([
@@ -219,17 +222,32 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
           'ignored-never-ban',
           'ignored-never-ban',
           'ignored-never-ban',
-          'ignored-unknown-jail',
-          'ignored-jail-disabled',
           'ignored-never-ban',
         ]);
         expect(results.every((r) => typeof r.reason === 'string' && r.reason.length > 0)).toBe(true);
         expect(await store.listBans({}, clock.now)).toEqual([]);
         const ignored = (await store.listAudit({})).filter((e) => e.kind === 'ignored');
-        expect(ignored).toHaveLength(8);
+        expect(ignored).toHaveLength(6);
         const again = await store.recordBatch(items, policy, 'alertmanager');
         expect(again.every((r) => r.outcome === 'duplicate')).toBe(true);
-        expect((await store.listAudit({})).filter((e) => e.kind === 'ignored')).toHaveLength(8);
+        expect((await store.listAudit({})).filter((e) => e.kind === 'ignored')).toHaveLength(6);
+      });
+
+      it('does not record offences of unknown or disabled jails, so a config fix takes effect', async () => {
+        const { policy, clock } = makePolicy();
+        const items = [at(offence('203.0.113.5', 'nope'), 0), at(offence('203.0.113.6', 'off'), 1)];
+        for (let round = 0; round < 2; round++) {
+          const results = await store.recordBatch(items, policy, 'alertmanager');
+          expect(results.map((r) => r.outcome)).toEqual(['ignored-unknown-jail', 'ignored-jail-disabled']);
+        }
+        expect(await store.listAudit({})).toEqual([]);
+        const enabled: DecisionPolicy = {
+          ...policy,
+          jails: { ...policy.jails, off: { ...policy.jails.off!, enabled: true } },
+        };
+        const [, now] = await store.recordBatch(items, enabled, 'alertmanager');
+        expect(now).toMatchObject({ outcome: 'banned', ip: '203.0.113.6' });
+        expect(await store.listBans({ active: true }, clock.now)).toHaveLength(1);
       });
 
       it('refuses a manual ban the guard rejects, recording nothing', async () => {

@@ -71,6 +71,7 @@ interface ClaimRow {
   max_expires: number | null;
 }
 
+const JAIL_NOT_ACTIVE: ReadonlySet<string> = new Set(['ignored-unknown-jail', 'ignored-jail-disabled']);
 const DEFAULT_LIST_LIMIT = 1000;
 const MAX_LIST_LIMIT = 100_000;
 const TOP_LIMIT = 10;
@@ -143,7 +144,7 @@ function prepare(db: Database.Database) {
       ]
     >(
       `INSERT INTO bans (ip, jail, level, created_at, updated_at, expires_at, offences, source, summary, sample)
-       VALUES (@ip, @jail, @level, @now, @now, @expiresAt, 0, @source, @summary, @sample)`,
+       VALUES (@ip, @jail, @level, @now, @now, @expiresAt, 1, @source, @summary, @sample)`,
     ),
     feedBan: db.prepare<
       [
@@ -335,6 +336,8 @@ interface Applied {
 export class SqliteStore implements Store {
   private db: Database.Database | undefined;
   private statements: Statements | undefined;
+  // listBans combines up to seven optional filters: prepare each combination once.
+  private readonly listStatements = new Map<string, Database.Statement<[Record<string, unknown>], BanRow>>();
 
   constructor(private readonly path: string) {}
 
@@ -360,6 +363,7 @@ export class SqliteStore implements Store {
     const db = this.db;
     this.db = undefined;
     this.statements = undefined;
+    this.listStatements.clear();
     if (db?.open) {
       // Keeps the planner's statistics current at a cheap moment (https://sqlite.org/pragma.html#pragma_optimize).
       db.pragma('optimize');
@@ -429,6 +433,12 @@ export class SqliteStore implements Store {
     const { offence } = item;
     const verdict = checkGuard(offence.reportedIp, offence.jail, policy, offence.ip);
     const ip = verdict.allowed ? formatNetwork(verdict.network) : offence.ip;
+    const base = { index: item.index, fingerprint: offence.fingerprint, ip, jail: offence.jail };
+    if (!verdict.allowed && JAIL_NOT_ACTIVE.has(verdict.outcome)) {
+      // Not recorded: once the operator adds or enables the jail, the next repeat notification of
+      // this very alert must be decided, not answered `duplicate`.
+      return { ...base, outcome: verdict.outcome, reason: verdict.reason };
+    }
     // Insert first: the unique (fingerprint, starts_at) key is what makes a repeat a no-op, even
     // when another process records the same offence at the same moment.
     const inserted = s.insertOffence.run({
@@ -442,7 +452,6 @@ export class SqliteStore implements Store {
       receivedAt: offence.receivedAt,
       labels: JSON.stringify(offence.labels),
     });
-    const base = { index: item.index, fingerprint: offence.fingerprint, ip, jail: offence.jail };
     if (inserted.changes === 0) {
       const existing = s.offenceByKey.get(offence.fingerprint, offence.startsAt);
       return { ...base, outcome: 'duplicate', ...(existing?.ban_id ? { banId: existing.ban_id } : {}) };
@@ -529,14 +538,6 @@ export class SqliteStore implements Store {
           sample: args.sample,
         }).lastInsertRowid,
       );
-      s.feedBan.run({
-        id: banId,
-        now,
-        expiresAt: decision.expiresAt,
-        offences: 1,
-        summary: null,
-        sample: null,
-      });
       for (const host of decision.targets) s.insertTarget.run({ banId, host, now });
       this.audit(now, 'ban', args.actor, ip, jail.name, {
         banId,
@@ -709,7 +710,12 @@ export class SqliteStore implements Store {
     // The filters are fixed SQL fragments; only values travel as parameters.
     const sql = `SELECT b.* FROM bans b ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
                  ORDER BY b.created_at DESC, b.id DESC LIMIT @limit`;
-    const rows = db.prepare<[Record<string, unknown>], BanRow>(sql).all(params);
+    let statement = this.listStatements.get(sql);
+    if (!statement) {
+      statement = db.prepare<[Record<string, unknown>], BanRow>(sql);
+      this.listStatements.set(sql, statement);
+    }
+    const rows = statement.all(params);
     const targets = new Map<number, TargetRow[]>();
     const CHUNK = 5000;
     for (let i = 0; i < rows.length; i += CHUNK) {
