@@ -40,6 +40,7 @@ const MAX_ATTEMPTS = 5;
 const DECISION_LOCK_STRIPES = 128;
 const DECISION_LOCK_CLASS = 0x6c6b62; // "lkb": the first key of the two-key advisory lock form
 
+const JAIL_NOT_ACTIVE: ReadonlySet<string> = new Set(['ignored-unknown-jail', 'ignored-jail-disabled']);
 const DEFAULT_LIST_LIMIT = 1000;
 const MAX_LIST_LIMIT = 100_000;
 const TOP_LIMIT = 10;
@@ -393,6 +394,12 @@ export class PostgresStore implements Store {
     now: number,
   ): Promise<AlertOutcome> {
     const ip = verdict.allowed ? formatNetwork(verdict.network) : offence.ip;
+    const base = { index, fingerprint: offence.fingerprint, ip, jail: offence.jail };
+    if (!verdict.allowed && JAIL_NOT_ACTIVE.has(verdict.outcome)) {
+      // Not recorded: once the operator adds or enables the jail, the next repeat notification of
+      // this very alert must be decided, not answered `duplicate`.
+      return { ...base, outcome: verdict.outcome, reason: verdict.reason };
+    }
     const inserted = await client.query<{ id: number }>(
       `INSERT INTO offences (fingerprint, starts_at, jail, ip, reported_ip, origin_host, source, received_at, labels, outcome)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending')
@@ -410,7 +417,6 @@ export class PostgresStore implements Store {
         JSON.stringify(offence.labels),
       ],
     );
-    const base = { index, fingerprint: offence.fingerprint, ip, jail: offence.jail };
     const offenceId = inserted.rows[0]?.id;
     if (offenceId === undefined) {
       const { rows } = await client.query<{ ban_id: number | null }>(
