@@ -479,33 +479,38 @@ export class PostgresStore implements Store {
     },
   ): Promise<Applied> {
     const { ip, jail, now } = args;
-    const { rows: activeRows } = await client.query<{ id: number; level: number; expires_at: number | null }>(
-      `SELECT b.id, b.level, b.expires_at FROM bans b
-        WHERE b.ip = $1 AND b.jail = $2 AND ${active('$3')} ORDER BY b.id DESC LIMIT 1`,
-      [ip, jail.name, now],
+    const window = historyWindow(jail, now);
+    // One round trip for the whole history: the active ban with its hosts, and the earlier bans in
+    // the memory window (which only matter when there is no active ban).
+    const { rows } = await client.query<{
+      id: number | null;
+      level: number | null;
+      expires_at: number | null;
+      hosts: string[] | null;
+      earlier: number;
+    }>(
+      `WITH current AS (
+         SELECT b.id, b.level, b.expires_at FROM bans b
+          WHERE b.ip = $1 AND b.jail = $2 AND ${active('$3')} ORDER BY b.id DESC LIMIT 1)
+       SELECT c.id, c.level, c.expires_at,
+              (SELECT array_agg(t.host ORDER BY t.id) FROM ban_targets t
+                WHERE t.ban_id = c.id AND t.desired = 'present') AS hosts,
+              (SELECT count(*)::int FROM bans h
+                WHERE h.ip = $1 AND h.created_at > $4 AND ($5::text IS NULL OR h.jail = $5)) AS earlier
+         FROM (SELECT 1) AS one LEFT JOIN current c ON true`,
+      [ip, jail.name, now, window.since, window.jail ?? null],
     );
-    const activeRow = activeRows[0];
-    let current: ActiveBan | undefined;
-    let earlierBans = 0;
-    if (activeRow) {
-      const { rows: hosts } = await client.query<{ host: string }>(
-        `SELECT host FROM ban_targets WHERE ban_id = $1 AND desired = 'present' ORDER BY id`,
-        [activeRow.id],
-      );
-      current = {
-        id: activeRow.id,
-        level: activeRow.level,
-        expiresAt: activeRow.expires_at,
-        hosts: hosts.map((row) => row.host),
-      };
-    } else {
-      const window = historyWindow(jail, now);
-      const { rows } = await client.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM bans WHERE ip = $1 AND created_at > $2 AND ($3::text IS NULL OR jail = $3)`,
-        [ip, window.since, window.jail ?? null],
-      );
-      earlierBans = rows[0]!.n;
-    }
+    const history = rows[0]!;
+    const current: ActiveBan | undefined =
+      history.id === null
+        ? undefined
+        : {
+            id: history.id,
+            level: history.level!,
+            expiresAt: history.expires_at,
+            hosts: history.hosts ?? [],
+          };
+    const earlierBans = current ? 0 : history.earlier;
     const decision = decide({
       jail,
       now,
