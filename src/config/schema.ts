@@ -47,7 +47,7 @@ const incrementFields = {
 
 const increment = z.strictObject(incrementFields);
 
-const defaults = z
+export const defaultsSchema = z
   .strictObject({
     bantime: duration({ permanent: true }).default(600),
     findtime: duration().default(600),
@@ -118,6 +118,48 @@ export const hostSchema = z.strictObject({
   match: z.record(z.string(), z.string()).default({}),
 });
 
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * How `lokiban rules render` writes the Loki ruler and Grafana provisioning files. Secrets are never
+ * rendered: the Grafana contact point names environment variables that Grafana expands at load time.
+ */
+export const rulesSchema = z
+  .strictObject({
+    /** Loki ruler / Grafana rule-group evaluation interval; one minute matches the ruler default. */
+    evaluationInterval: duration().default(60),
+    /** Ruler rules directory per tenant; `fake` is the tenant of a single-tenant Loki. */
+    lokiTenant: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,150}$/, 'tenant ids are letters, digits, _ . -')
+      .default('fake'),
+    /** Prefix of each rule's runbook_url; the jail name is appended as the anchor. */
+    runbookBaseUrl: z.string().min(1).default('docs/rules.md'),
+    grafana: z
+      .strictObject({
+        orgId: z.number().int().min(1).default(1),
+        folder: z.string().min(1).max(120).default('lokiban'),
+        datasourceUid: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]{1,40}$/, 'a Grafana datasource UID')
+          .default('loki'),
+        contactPoint: z.string().min(1).max(120).default('lokiban'),
+        /** Receiver of the root notification policy; lokiban alerts get a child route of their own. */
+        rootReceiver: z.string().min(1).max(120).default('grafana-default-email'),
+        responderUrl: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:9797/api/v1/webhook'),
+        auth: z.enum(['bearer', 'hmac']).default('bearer'),
+        /** Environment variable (in Grafana's environment) holding the bearer token. */
+        tokenEnv: z.string().regex(ENV_NAME).default('LOKIBAN_WEBHOOK_TOKEN'),
+        /** Environment variable (in Grafana's environment) holding the HMAC secret. */
+        hmacSecretEnv: z.string().regex(ENV_NAME).default('LOKIBAN_GRAFANA_HMAC_SECRET'),
+        groupWait: duration().default(5),
+        groupInterval: duration().default(60),
+        repeatInterval: duration().default(3600),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     server: z
@@ -154,9 +196,10 @@ export const configSchema = z
     logging: z
       .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') })
       .prefault({}),
-    defaults,
+    defaults: defaultsSchema,
     jails: z.record(z.string().regex(JAIL_NAME, 'jail names match ^[a-z0-9][a-z0-9_.-]*$'), jail),
     transport: z.enum(['dry-run', 'ssh', 'local']).default('dry-run'),
+    rules: rulesSchema,
     hosts: z.array(hostSchema).default([]),
   })
   .superRefine((config, ctx) => {

@@ -1,0 +1,111 @@
+import { formatNetwork, parseNetwork } from '../domain/ip.js';
+import { compileExtraction, compileQuery, compileRe2 } from './evaluate.js';
+import { parseRuleQuery, type RuleQuery, syntaxErrors } from './query.js';
+import type { RenderContext } from './render.js';
+import type { LoadedRule } from './rule-test.js';
+
+export interface LintProblem {
+  source: string;
+  rule: string;
+  problem: string;
+}
+
+function checkQuery(query: RuleQuery, names: RenderContext['labels']): string[] {
+  const problems: string[] = [];
+  const regexpIndex = query.stages.findIndex((s) => s.kind === 'regexp');
+  if (regexpIndex === -1) {
+    problems.push(`the ${names.ip} label must come from a regexp stage`);
+  }
+  const regexps = query.stages.filter((s) => s.kind === 'regexp');
+  if (regexps.length > 1)
+    problems.push('more than one regexp stage: a later one could overwrite the address');
+  for (const stage of query.stages) {
+    try {
+      if (stage.kind === 'regexp') {
+        if (!stage.pattern.startsWith('^')) problems.push('the regexp is not anchored with ^');
+        if (!compileExtraction(stage.pattern).names.includes(names.ip)) {
+          problems.push(`the regexp has no named group "${names.ip}"`);
+        }
+      } else if (stage.kind === 'line' && (stage.op === '|~' || stage.op === '!~')) {
+        compileRe2(stage.value);
+      } else if (stage.kind === 'label' && (stage.matcher.op === '=~' || stage.matcher.op === '!~')) {
+        compileRe2(stage.matcher.value);
+      }
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+  const emptyCheck = query.stages.findIndex(
+    (s) =>
+      s.kind === 'label' && s.matcher.name === names.ip && s.matcher.op === '!=' && s.matcher.value === '',
+  );
+  if (emptyCheck === -1 || emptyCheck < regexpIndex) {
+    problems.push(`no \`| ${names.ip} != ""\` filter after the regexp: lines without an address would count`);
+  }
+  for (const label of [names.ip, names.jail]) {
+    if (!query.groupBy.includes(label)) problems.push(`sum by (...) drops the "${label}" label`);
+  }
+  return problems;
+}
+
+/**
+ * Checks rendered rules: Grafana's LogQL grammar parses them without error nodes, the query is in the
+ * subset lokiban can test, the selector is not empty, every regexp compiles as RE2, the address comes
+ * from an anchored regexp and survives `sum by`, and threshold, range and allowlist match the config.
+ */
+export function lintRules(rules: LoadedRule[], context: RenderContext): LintProblem[] {
+  const problems: LintProblem[] = [];
+  const expected = new Map(context.jails.map((jail) => [jail.definition.name, jail]));
+  const seen = new Set<string>();
+  for (const rule of rules) {
+    const report = (problem: string) => problems.push({ source: rule.source, rule: rule.alert, problem });
+    const errors = syntaxErrors(rule.expr);
+    if (errors.length > 0) {
+      report(`Grafana's LogQL grammar finds syntax errors at offsets ${errors.join(', ')}`);
+      continue;
+    }
+    let query: RuleQuery;
+    try {
+      query = parseRuleQuery(rule.expr);
+      compileQuery(query);
+    } catch (error) {
+      report((error as Error).message);
+      continue;
+    }
+    for (const problem of checkQuery(query, context.labels)) report(problem);
+    const jail = expected.get(rule.jail);
+    if (!jail) {
+      report(`jail "${rule.jail}" is not enabled in the configuration`);
+      continue;
+    }
+    seen.add(rule.jail);
+    const setsJail = query.stages.some(
+      (s) => s.kind === 'label_format' && s.name === context.labels.jail && s.value === rule.jail,
+    );
+    if (!setsJail) report(`the query does not set ${context.labels.jail}="${rule.jail}"`);
+    const threshold = query.op === '>=' ? query.threshold : query.threshold + 1;
+    if (!Number.isInteger(threshold) || threshold !== jail.maxretry) {
+      report(`threshold ${query.op} ${query.threshold} does not match maxretry ${jail.maxretry}`);
+    }
+    if (query.range !== jail.findtime) {
+      report(`range ${query.range}s does not match findtime ${jail.findtime}s`);
+    }
+    const allowlisted = new Set(
+      query.stages.flatMap((s) =>
+        s.kind === 'ip' && s.op === '!=' && s.name === context.labels.ip ? [s.value] : [],
+      ),
+    );
+    for (const entry of jail.ignoreip) {
+      const network = parseNetwork(entry);
+      if (network && !allowlisted.has(formatNetwork(network))) {
+        report(`ignoreip ${entry} is not filtered in the query`);
+      }
+    }
+  }
+  for (const name of expected.keys()) {
+    if (!seen.has(name)) {
+      problems.push({ source: '(rendered rules)', rule: name, problem: 'enabled jail has no rendered rule' });
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,312 @@
+import { Scalar, stringify } from 'yaml';
+import type { z } from 'zod';
+import type { Config } from '../config/load.js';
+import { defaultsSchema, rulesSchema } from '../config/schema.js';
+import { formatDuration } from '../domain/duration.js';
+import { parseNetwork } from '../domain/ip.js';
+import { HOST_PLACEHOLDER, type JailDefinition, SYSLOG_PLACEHOLDER } from './catalogue.js';
+import { isBareSelector, parseRuleQuery } from './query.js';
+
+export type RulesSettings = z.output<typeof rulesSchema>;
+export type RenderFormat = 'loki' | 'grafana';
+
+// [0-9] rather than \d: ASCII digits in every RE2 flavour, whatever its Unicode settings.
+const IPV4 = String.raw`(?:[0-9]{1,3}\.){3}[0-9]{1,3}`;
+// Loose on purpose (the responder re-validates every address): hex groups with 2–7 colons, `::` allowed.
+const IPV6 = '[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}';
+// An IPv4-mapped address (`::ffff:1.2.3.4`, sshd on a dual-stack socket) is extracted as plain IPv4 so
+// one attacker is one series, and the responder sees the same address whichever socket saw it.
+const MAPPED_PREFIX = '(?:::[fF]{4}:)?';
+
+/** The named group that replaces `<HOST>`: IPv4 first, so `1.2.3.4` never matches as IPv6. */
+export function hostGroup(ipLabel: string): string {
+  return `${MAPPED_PREFIX}(?P<${ipLabel}>${IPV4}|${IPV6})`;
+}
+
+// Anchored at the start of the line, where only the log writer (never the client) puts text.
+const SYSLOG_PREFIX = String.raw`(?:(?:[A-Z][a-z]{2} {1,2}[0-9]{1,2} [0-9]{2}:[0-9]{2}:[0-9]{2}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(?:Z|[+-][0-9]{2}:?[0-9]{2})) [A-Za-z0-9._-]+ [A-Za-z0-9_./-]+(?:\[[0-9]+\])?: )?`;
+
+export function expandRegexp(regexp: string, ipLabel: string): string {
+  return regexp.replace(HOST_PLACEHOLDER, hostGroup(ipLabel)).replaceAll(SYSLOG_PLACEHOLDER, SYSLOG_PREFIX);
+}
+
+export const RENDER_HEADER = '# Rendered by `lokiban rules render` from alert-rules/jails. Do not edit.';
+
+/** Everything a rule needs, resolved from the catalogue and (optionally) lokiban.yaml. */
+export interface ResolvedJail {
+  definition: JailDefinition;
+  selector: string;
+  maxretry: number;
+  findtime: number;
+  ignoreip: string[];
+}
+
+export interface RenderContext {
+  jails: ResolvedJail[];
+  labels: { ip: string; jail: string; host: string };
+  rules: RulesSettings;
+}
+
+export interface RenderedRule {
+  jail: string;
+  alert: string;
+  expr: string;
+  maxretry: number;
+  findtime: number;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+/**
+ * Without a config every catalogue jail renders with its own defaults (the committed reference
+ * rendering). With a config only the jails it lists and enables render, with the config's values:
+ * one file drives both the rules and the responder, and a jail is off until it is asked for, as in
+ * fail2ban's jail.local.
+ */
+export function resolveRenderContext(catalogue: JailDefinition[], config?: Config): RenderContext {
+  if (!config) {
+    const defaults = defaultsSchema.parse({});
+    return {
+      jails: catalogue.map((definition) => ({
+        definition,
+        selector: definition.selector,
+        maxretry: definition.maxretry,
+        findtime: definition.findtime,
+        ignoreip: defaults.ignoreip,
+      })),
+      labels: { ip: 'ip', jail: 'jail', host: 'host' },
+      rules: rulesSchema.parse({}),
+    };
+  }
+  const byName = new Map(catalogue.map((definition) => [definition.name, definition]));
+  const unknown = Object.keys(config.jails).filter((name) => !byName.has(name));
+  if (unknown.length > 0) {
+    throw new Error(
+      `jails without a definition in the catalogue: ${unknown.join(', ')} (add alert-rules/jails/<name>.yaml)`,
+    );
+  }
+  const jails = Object.values(config.jails)
+    .filter((settings) => settings.enabled)
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((settings) => {
+      const definition = byName.get(settings.name)!;
+      return {
+        definition,
+        selector: settings.selector ?? definition.selector,
+        maxretry: settings.maxretry,
+        findtime: settings.findtime,
+        ignoreip: settings.ignoreip,
+      };
+    });
+  return { jails, labels: config.labels, rules: config.rules };
+}
+
+/** LogQL string literal: a raw backtick string when possible, so regexps need no double escaping. */
+export function quoteLogql(value: string): string {
+  if (!value.includes('`')) return `\`${value}\``;
+  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+function doubleQuote(value: string): string {
+  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+export function buildExpr(jail: ResolvedJail, labels: RenderContext['labels']): string {
+  const { definition } = jail;
+  if (!isBareSelector(jail.selector)) {
+    throw new Error(`${definition.name}: selector ${jail.selector} is not a bare LogQL stream selector`);
+  }
+  const regexp = expandRegexp(definition.regexp, labels.ip);
+  const stages = [
+    ...definition.filters.map((filter) => `${filter.op} ${quoteLogql(filter.value)}`),
+    `| regexp ${quoteLogql(regexp)}`,
+    `| ${labels.ip} != ""`,
+    ...jail.ignoreip.map((entry) => {
+      const network = parseNetwork(entry);
+      if (!network) throw new Error(`${definition.name}: ignoreip entry "${entry}" is not an IP or CIDR`);
+      const full = network.family === 4 ? 32 : 128;
+      const text = network.prefix === full ? network.address : `${network.address}/${network.prefix}`;
+      return `| ${labels.ip} != ip(${doubleQuote(text)})`;
+    }),
+    `| label_format ${labels.jail}=${quoteLogql(definition.name)}`,
+  ];
+  const range = `${jail.selector.trim()} ${stages.join(' ')} [${formatDuration(jail.findtime)}]`;
+  return `sum by (${labels.ip}, ${labels.jail}, ${labels.host}) (count_over_time(${range})) >= ${jail.maxretry}`;
+}
+
+function runbookUrl(base: string, jail: string): string {
+  return `${base}#${jail}`;
+}
+
+export function buildRules(context: RenderContext, format: RenderFormat): RenderedRule[] {
+  const value = format === 'loki' ? '{{ $value }}' : '{{ $values.A.Value }}';
+  return context.jails.map((jail) => {
+    const expr = buildExpr(jail, context.labels);
+    // The selector is operator input: refuse anything that is not a bare stream selector.
+    parseRuleQuery(expr);
+    const { definition } = jail;
+    return {
+      jail: definition.name,
+      alert: definition.alert,
+      expr,
+      maxretry: jail.maxretry,
+      findtime: jail.findtime,
+      labels: { [context.labels.jail]: definition.name, severity: definition.severity },
+      annotations: {
+        summary: definition.summary,
+        description: `${definition.description} ${value} matching lines from {{ $labels.${context.labels.ip} }} in ${formatDuration(jail.findtime)} (maxretry ${jail.maxretry}).`,
+        runbook_url: runbookUrl(context.rules.runbookBaseUrl, definition.name),
+      },
+    };
+  });
+}
+
+/** Long LogQL reads best as a literal block: no YAML quoting or escaping on top of LogQL's own. */
+function literal(text: string): Scalar {
+  const node = new Scalar(text);
+  node.type = Scalar.BLOCK_LITERAL;
+  return node;
+}
+
+function toYaml(value: unknown): string {
+  return `${RENDER_HEADER}\n${stringify(value, { lineWidth: 0, minContentWidth: 0 })}`;
+}
+
+/** Loki ruler files: one Prometheus-style rule group per jail, for the tenant's rules directory. */
+export function renderLoki(context: RenderContext): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const rule of buildRules(context, 'loki')) {
+    files.set(
+      `${rule.jail}.yaml`,
+      toYaml({
+        groups: [
+          {
+            name: `lokiban-${rule.jail}`,
+            interval: formatDuration(context.rules.evaluationInterval),
+            rules: [
+              {
+                alert: rule.alert,
+                expr: literal(rule.expr),
+                labels: rule.labels,
+                annotations: rule.annotations,
+              },
+            ],
+          },
+        ],
+      }),
+    );
+  }
+  return files;
+}
+
+/** Grafana alerting file provisioning: rule groups on a Loki datasource, contact point, policy. */
+export function renderGrafana(context: RenderContext): Map<string, string> {
+  const g = context.rules.grafana;
+  const groups = buildRules(context, 'grafana').map((rule) => ({
+    orgId: g.orgId,
+    name: `lokiban-${rule.jail}`,
+    folder: g.folder,
+    interval: formatDuration(context.rules.evaluationInterval),
+    rules: [
+      {
+        uid: `lokiban-${rule.jail}`.slice(0, 40),
+        title: rule.alert,
+        condition: 'C',
+        data: [
+          {
+            refId: 'A',
+            queryType: 'instant',
+            relativeTimeRange: { from: rule.findtime, to: 0 },
+            datasourceUid: g.datasourceUid,
+            model: { refId: 'A', expr: literal(rule.expr), queryType: 'instant', editorMode: 'code' },
+          },
+          {
+            // The threshold lives in the LogQL (one source of truth with the Loki ruler); every series
+            // the query returns is an offender.
+            refId: 'C',
+            datasourceUid: '__expr__',
+            relativeTimeRange: { from: 0, to: 0 },
+            model: {
+              refId: 'C',
+              type: 'threshold',
+              expression: 'A',
+              conditions: [{ evaluator: { type: 'gt', params: [0] } }],
+            },
+          },
+        ],
+        // No offenders is the normal state, not missing data.
+        noDataState: 'OK',
+        execErrState: 'Error',
+        for: '0s',
+        labels: rule.labels,
+        annotations: rule.annotations,
+        isPaused: false,
+      },
+    ],
+  }));
+  const settings: Record<string, unknown> = { url: g.responderUrl, httpMethod: 'POST' };
+  if (g.auth === 'bearer') {
+    settings.authorization_scheme = 'Bearer';
+    settings.authorization_credentials = `\${${g.tokenEnv}}`;
+  } else {
+    settings.hmacConfig = {
+      secret: `\${${g.hmacSecretEnv}}`,
+      header: 'X-Grafana-Alerting-Signature',
+      timestampHeader: 'X-Grafana-Alerting-Timestamp',
+    };
+  }
+  const { ip, jail } = context.labels;
+  return new Map([
+    ['alert-rules.yaml', toYaml({ apiVersion: 1, groups })],
+    [
+      'contact-points.yaml',
+      toYaml({
+        apiVersion: 1,
+        contactPoints: [
+          {
+            orgId: g.orgId,
+            name: g.contactPoint,
+            receivers: [
+              {
+                uid: 'lokiban-webhook',
+                type: 'webhook',
+                // Resolved notifications tell the responder an offence ended; they never unban.
+                disableResolveMessage: false,
+                settings,
+              },
+            ],
+          },
+        ],
+      }),
+    ],
+    [
+      'policies.yaml',
+      toYaml({
+        apiVersion: 1,
+        policies: [
+          {
+            orgId: g.orgId,
+            receiver: g.rootReceiver,
+            routes: [
+              {
+                receiver: g.contactPoint,
+                object_matchers: [
+                  [jail, '=~', '.+'],
+                  [ip, '=~', '.+'],
+                ],
+                group_by: ['alertname', jail, ip],
+                group_wait: formatDuration(g.groupWait),
+                group_interval: formatDuration(g.groupInterval),
+                repeat_interval: formatDuration(g.repeatInterval),
+              },
+            ],
+          },
+        ],
+      }),
+    ],
+  ]);
+}
+
+export function render(context: RenderContext, format: RenderFormat): Map<string, string> {
+  return format === 'loki' ? renderLoki(context) : renderGrafana(context);
+}
