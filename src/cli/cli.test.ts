@@ -1,0 +1,231 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseEnv } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, type TestApp } from '../../test/helpers/app.js';
+import { ADMIN_TOKEN, READ_TOKEN, testConfig, testConfigYaml } from '../../test/helpers/config.js';
+import { buildDecisionPolicy } from '../domain/policy.js';
+import { createStore } from '../store/index.js';
+import type { Store } from '../store/port.js';
+import { CliError, type CliIo } from './io.js';
+import { buildProgram } from './program.js';
+import { SECRET_NAMES } from './secrets.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'lokiban-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Run {
+  out: string;
+  err: string;
+  code: number;
+}
+
+async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: CliIo = { out: (t) => out.push(t), err: (t) => err.push(t), env };
+  let code = 0;
+  try {
+    await buildProgram(io)
+      .exitOverride()
+      .parseAsync(['node', 'lokiban', ...args]);
+  } catch (error) {
+    if (error instanceof CliError) {
+      err.push(`error: ${error.message}`);
+      code = error.exitCode;
+    } else if ((error as { exitCode?: number }).exitCode !== undefined) {
+      code = (error as { exitCode: number }).exitCode;
+    } else throw error;
+  }
+  return { out: out.join('\n'), err: err.join('\n'), code };
+}
+
+describe('the command tree', () => {
+  it('has every command group, each documented in --help', async () => {
+    const help = await run(['--help']);
+    for (const command of ['serve', 'config', 'secrets', 'status', 'banned', 'ban', 'unban', 'rules']) {
+      expect(help.out).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+    }
+  });
+});
+
+describe('lokiban config check', () => {
+  it('prints a summary of a valid file', async () => {
+    const file = join(dir, 'good.yaml');
+    writeFileSync(file, testConfigYaml());
+    const result = await run(['config', 'check', '--config', file]);
+    expect(result.code).toBe(0);
+    expect(result.out).toContain(`${file}: configuration is valid`);
+    expect(result.out).toContain('jails:     3');
+    expect(result.out).toContain('sshd: bantime 1h, findtime 10m, maxretry 5, scope all');
+    expect(result.out).toContain('postfix-sasl (disabled)');
+    expect(result.out).toContain('api:       grafana (read), ops (admin)');
+    expect(result.out).not.toContain(ADMIN_TOKEN);
+  });
+
+  it('names the YAML path and reason, exit 2', async () => {
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(
+      file,
+      testConfigYaml().replace(
+        'sshd: { maxretry: 5, findtime: 10m, bantime: 1h }',
+        'sshd: { maxretry: 0, bantme: 1h }',
+      ),
+    );
+    const result = await run(['config', 'check', '--config', file]);
+    expect(result.code).toBe(2);
+    expect(result.err).toContain('jails.sshd: unknown key "bantme"');
+    expect(result.err).toContain('jails.sshd.maxretry');
+  });
+
+  it('reports a missing file and missing secrets, and reads secrets from --env-file', async () => {
+    expect((await run(['config', 'check', '--config', join(dir, 'nope.yaml')])).code).toBe(2);
+    const file = join(dir, 'env.yaml');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own ${ENV} syntax
+    writeFileSync(file, testConfigYaml({ webhook: '{ bearer: "${LOKIBAN_WEBHOOK_TOKEN}" }' }));
+    const missing = await run(['config', 'check', '--config', file]);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toContain(
+      'auth.webhook.bearer: environment variable LOKIBAN_WEBHOOK_TOKEN is not set',
+    );
+    const envFile = join(dir, 'check.env');
+    writeFileSync(envFile, 'LOKIBAN_WEBHOOK_TOKEN=from-the-env-file-0123456789\n');
+    expect((await run(['config', 'check', '--config', file, '--env-file', envFile])).code).toBe(0);
+  });
+});
+
+describe('lokiban secrets init', () => {
+  it('creates a 0600 file with three random secrets and never prints them; never overwrites', async () => {
+    const file = join(dir, 'secrets', 'lokiban.env');
+    const first = await run(['secrets', 'init', '--env-file', file]);
+    expect(first.code).toBe(0);
+    expect(first.out).toContain(file);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const text = readFileSync(file, 'utf8');
+    const values = parseEnv(text);
+    for (const name of SECRET_NAMES) {
+      expect(values[name]).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(first.out).not.toContain(values[name]);
+    }
+    expect(new Set(SECRET_NAMES.map((name) => values[name])).size).toBe(3);
+    const second = await run(['secrets', 'init', file]);
+    expect(second.out).toContain('already exists; left unchanged');
+    expect(readFileSync(file, 'utf8')).toBe(text);
+    expect((await run(['secrets', 'init'])).code).toBe(2);
+  });
+
+  it('works as the installed binary on this Node, positional form', () => {
+    const file = join(dir, 'bin', 'lokiban.env');
+    const result = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'secrets', 'init', file],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(result.status).toBe(0);
+    expect(result.stdout.trim()).toBe(`created ${file} with ${SECRET_NAMES.join(', ')} (mode 0600)`);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('API commands against a listening responder on the SQLite store', () => {
+  let t: TestApp;
+  let url: string;
+  let store: Store;
+  beforeAll(async () => {
+    const config = testConfig();
+    store = createStore(config.store);
+    await store.init();
+    const policy = buildDecisionPolicy(config, { localAddresses: [] });
+    t = await buildTestApp({ config, store, policy });
+    url = await t.app.listen({ host: '127.0.0.1', port: 0 });
+  });
+  afterAll(async () => {
+    await t.app.close();
+    await store.close();
+  });
+
+  const admin = () => ({ LOKIBAN_URL: url, LOKIBAN_TOKEN: ADMIN_TOKEN });
+
+  it('bans, lists, shows status and unbans', async () => {
+    const ban = await run(
+      ['ban', '203.0.113.7', '--jail', 'sshd', '--for', '2h', '--reason', 'seen'],
+      admin(),
+    );
+    expect(ban.code).toBe(0);
+    expect(ban.out).toMatch(
+      /^203\.0\.113\.7 banned in jail sshd until \S+ \((1h59m5\ds|2h)\) on web1\(pending\),web2\(pending\)$/,
+    );
+
+    const banned = await run(['banned'], { LOKIBAN_URL: url, LOKIBAN_TOKEN: READ_TOKEN });
+    expect(banned.code).toBe(0);
+    const lines = banned.out.split('\n');
+    expect(lines[0]).toMatch(/^IP\s+JAIL\s+LEVEL\s+REMAINING\s+EXPIRES\s+SOURCE\s+HOSTS$/);
+    expect(lines[1]).toMatch(
+      /^203\.0\.113\.7\s+sshd\s+0\s+(1h59m5\ds|2h)\s+\S+Z\s+manual\s+web1\(pending\),web2\(pending\)$/,
+    );
+
+    const json = await run(['banned', '--json'], admin());
+    expect(JSON.parse(json.out).bans[0]).toMatchObject({ ip: '203.0.113.7', jail: 'sshd' });
+
+    const status = await run(['status'], admin());
+    expect(status.out).toContain('|- Number of jail:');
+    expect(status.out).toMatch(/`- Jail list:\s+sshd, nginx-http-auth, postfix-sasl/);
+    expect(status.out).toMatch(/\nsshd\s+yes\s+1\s+1\s+1h\s+10m\s+5/);
+
+    const jail = await run(['status', 'sshd'], admin());
+    expect(jail.out).toContain('Status for the jail: sshd');
+    expect(jail.out).toMatch(/\|- Currently banned:\s+1/);
+    expect(jail.out).toMatch(/`- Banned IP list:\s+203\.0\.113\.7/);
+
+    const unban = await run(['unban', '203.0.113.7', '--url', url, '--token', ADMIN_TOKEN]);
+    expect(unban.out).toBe('203.0.113.7 unbanned in sshd');
+    const again = await run(['unban', '203.0.113.7'], admin());
+    expect(again.out).toBe('203.0.113.7 is not banned');
+    expect((await run(['banned'], admin())).out).toBe('no active bans');
+  });
+
+  it('explains auth failures and unreachable responders', async () => {
+    const read = await run(['ban', '203.0.113.8'], { LOKIBAN_URL: url, LOKIBAN_TOKEN: READ_TOKEN });
+    expect(read.code).toBe(1);
+    expect(read.err).toContain('HTTP 403');
+    expect(read.err).toContain('needs an admin token');
+    const none = await run(['banned'], { LOKIBAN_URL: url });
+    expect(none.err).toContain('no API token');
+    const wrong = await run(['banned'], { LOKIBAN_URL: url, LOKIBAN_TOKEN: 'nope-0123456789abcdef' });
+    expect(wrong.err).toContain('HTTP 401');
+    // A port that was free a moment ago: nothing listens there.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise((resolve) => probe.close(resolve));
+    const down = await run(['banned'], {
+      LOKIBAN_URL: `http://127.0.0.1:${port}`,
+      LOKIBAN_TOKEN: READ_TOKEN,
+    });
+    expect(down.code).toBe(1);
+    expect(down.err).toContain(`cannot reach lokiban at http://127.0.0.1:${port}: ECONNREFUSED`);
+  });
+
+  it('shows why the responder refuses a ban', async () => {
+    const refused = await run(['ban', '127.0.0.1', '--jail', 'sshd'], admin());
+    expect(refused.code).toBe(1);
+    expect(refused.err).toBe(
+      'error: POST /api/v1/bans failed: HTTP 422: refused (ignored-allowlisted): 127.0.0.1 matches ignoreip 127.0.0.0/8 of jail "sshd"',
+    );
+  });
+
+  it('validates arguments before calling the API', async () => {
+    const bad = await run(['ban', '1.2.3.4; reboot'], admin());
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('"1.2.3.4; reboot" is not an IPv4/IPv6 address or CIDR');
+    const duration = await run(['ban', '203.0.113.9', '--for', 'forever'], admin());
+    expect(duration.code).toBe(2);
+    expect(duration.err).toContain('--for: invalid duration "forever"');
+    expect(await store.listBans({ ip: '203.0.113.9' }, Date.now())).toHaveLength(0);
+  });
+});

@@ -1,0 +1,67 @@
+import { readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import type { Command } from 'commander';
+import { type Config, ConfigError, loadConfig } from '../config/load.js';
+import { formatDuration } from '../domain/duration.js';
+import { CliError, type CliIo, EXIT_CONFIG } from './io.js';
+
+/** Loads the configuration, turning every problem into an exit-2 error that names its YAML path. */
+export function loadConfigOrExit(file: string, env: NodeJS.ProcessEnv): Config {
+  try {
+    return loadConfig(file, env);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliError(`${file}: ${error.message}`, EXIT_CONFIG);
+    throw error;
+  }
+}
+
+export function describeConfig(config: Config): string {
+  const webhookAuth = Object.entries(config.auth.webhook)
+    .filter(([, value]) => value !== undefined)
+    .map(([key]) => key);
+  const store = 'sqlite' in config.store ? `sqlite ${config.store.sqlite}` : 'postgres';
+  const jails = Object.values(config.jails).map(
+    (jail) =>
+      `  ${jail.name}${jail.enabled ? '' : ' (disabled)'}: bantime ${formatDuration(jail.bantime)}, ` +
+      `findtime ${formatDuration(jail.findtime)}, maxretry ${jail.maxretry}, scope ${Array.isArray(jail.scope) ? jail.scope.join(',') : jail.scope}`,
+  );
+  const tokens = config.auth.api.tokens.map((token) => `${token.name} (${token.role})`);
+  return [
+    `listen:    ${config.server.listen}`,
+    `store:     ${store}`,
+    `webhook:   ${webhookAuth.join(', ')}`,
+    `api:       ${tokens.length > 0 ? tokens.join(', ') : 'no tokens (the API answers 401 to everyone)'}`,
+    `transport: ${config.transport}, ${config.hosts.length} host${config.hosts.length === 1 ? '' : 's'}${config.hosts.length > 0 ? ` (${config.hosts.map((h) => h.name).join(', ')})` : ''}`,
+    `jails:     ${Object.keys(config.jails).length}`,
+    ...jails,
+  ].join('\n');
+}
+
+export function registerConfigCommands(program: Command, io: CliIo): void {
+  const config = program.command('config').description('work with the configuration file');
+  config
+    .command('check')
+    .description('validate a configuration file; errors name the YAML path (exit 2)')
+    .requiredOption('-c, --config <file>', 'configuration file (YAML)')
+    .option('--env-file <file>', 'load environment variables (secrets) from this file first')
+    .action((options: { config: string; envFile?: string }) => {
+      const env = options.envFile ? loadEnvFileInto(options.envFile, io.env) : io.env;
+      const parsed = loadConfigOrExit(options.config, env);
+      io.out(`${options.config}: configuration is valid\n${describeConfig(parsed)}`);
+    });
+}
+
+/**
+ * Reads a dotenv file with Node's own parser (the one behind process.loadEnvFile and --env-file) and
+ * returns `env` with its values added. Variables already set in the environment win, as with
+ * `node --env-file`.
+ */
+export function loadEnvFileInto(file: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new CliError(`cannot read env file ${file}: ${(error as Error).message}`, EXIT_CONFIG);
+  }
+  return { ...parseEnv(text), ...env };
+}

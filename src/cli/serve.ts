@@ -1,0 +1,40 @@
+import type { Command } from 'commander';
+import { loadConfigOrExit } from './config-commands.js';
+import { CliError, type CliIo, EXIT_CONFIG } from './io.js';
+
+export function registerServeCommand(program: Command, io: CliIo): void {
+  program
+    .command('serve')
+    .description('run the responder: webhook, API, metrics')
+    .requiredOption('-c, --config <file>', 'configuration file (YAML)')
+    .option('--env-file <file>', 'load environment variables (secrets) from this file first')
+    .option(
+      '--listen <host:port>',
+      'override server.listen (env LOKIBAN_LISTEN), e.g. 0.0.0.0:9797 in a container',
+    )
+    .action(async (options: { config: string; envFile?: string; listen?: string }) => {
+      if (options.envFile) {
+        try {
+          // Node's own loader; variables already set in the environment win.
+          process.loadEnvFile(options.envFile);
+        } catch (error) {
+          throw new CliError(
+            `cannot read env file ${options.envFile}: ${(error as Error).message}`,
+            EXIT_CONFIG,
+          );
+        }
+      }
+      const config = loadConfigOrExit(options.config, io.env);
+      const listen = options.listen ?? io.env.LOKIBAN_LISTEN;
+      // Loaded on demand: API commands should not pay for fastify, the store driver and prom-client.
+      const { startServer } = await import('../server.js');
+      let server: Awaited<ReturnType<typeof startServer>>;
+      try {
+        server = await startServer(config, { handleSignals: true, ...(listen ? { listen } : {}) });
+      } catch (error) {
+        // Port in use, unwritable database directory, unreachable Postgres: one line, not a stack.
+        throw new CliError(`cannot start: ${(error as Error).message}`);
+      }
+      io.err(`lokiban listening on ${server.url}`);
+    });
+}

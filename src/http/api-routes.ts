@@ -1,0 +1,446 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { JailSettings } from '../config/load.js';
+import { JAIL_NAME } from '../config/schema.js';
+import { parseDuration } from '../domain/duration.js';
+import { formatNetwork, parseNetwork } from '../domain/ip.js';
+import type { Ban } from '../domain/types.js';
+import type { AuditEvent, DecisionPolicy } from '../store/port.js';
+import {
+  adminErrors,
+  auditSchema,
+  authErrors,
+  banSchema,
+  bansSchema,
+  errorSchema,
+  hostsSchema,
+  jailSchema,
+  statsSchema,
+  unbanResponseSchema,
+} from './api-schemas.js';
+import type { AppContext } from './app.js';
+import { checkApiAuth, type Role } from './auth.js';
+import { errorBody, HttpError } from './errors.js';
+import { timed } from './metrics.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Name of the API token that authenticated the request (audit actor). */
+    principal?: string;
+  }
+}
+
+/** Jail used by manual bans that name none, with the configured defaults (fail2ban has no such jail). */
+export const MANUAL_JAIL = 'manual';
+
+function iso(ms: number): string;
+function iso(ms: number | null): string | null;
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+export function banJson(ban: Ban) {
+  return {
+    ...ban,
+    createdAt: iso(ban.createdAt),
+    updatedAt: iso(ban.updatedAt),
+    expiresAt: iso(ban.expiresAt),
+    liftedAt: iso(ban.liftedAt),
+    hosts: ban.hosts.map((host) => ({ ...host, appliedAt: iso(host.appliedAt) })),
+  };
+}
+
+function auditJson(event: AuditEvent) {
+  return { ...event, at: iso(event.at) };
+}
+
+function jailJson(jail: JailSettings) {
+  return {
+    name: jail.name,
+    enabled: jail.enabled,
+    bantime: jail.bantime,
+    findtime: jail.findtime,
+    maxretry: jail.maxretry,
+    ignoreip: jail.ignoreip,
+    scope: jail.scope,
+    ipv6prefix: jail.ipv6prefix,
+    increment: jail.increment,
+  };
+}
+
+/** Epoch ms or ISO-8601 text. */
+const time = z.string().transform((value, ctx) => {
+  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(ms)) {
+    ctx.addIssue({ code: 'custom', message: 'expected epoch milliseconds or an ISO-8601 time' });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const durationField = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const parsed = parseDuration(value);
+  if ('error' in parsed) {
+    ctx.addIssue({ code: 'custom', message: parsed.error });
+    return z.NEVER;
+  }
+  if (parsed.seconds === 0) {
+    ctx.addIssue({ code: 'custom', message: 'a ban lasts at least 1s (use -1 for permanent)' });
+    return z.NEVER;
+  }
+  return parsed.seconds;
+});
+
+const networkField = z
+  .string()
+  .max(64)
+  .transform((value, ctx) => {
+    const net = parseNetwork(value.trim());
+    if (!net) {
+      ctx.addIssue({ code: 'custom', message: 'expected an IPv4/IPv6 address or CIDR' });
+      return z.NEVER;
+    }
+    return formatNetwork(net);
+  });
+
+const jailName = z.string().regex(JAIL_NAME, 'invalid jail name');
+const reason = z.string().max(512);
+
+export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (plain, { context }) => {
+  const fastify = plain.withTypeProvider<ZodTypeProvider>();
+  const { config, store, policy, metrics } = context;
+
+  const jailsWithManual: Readonly<Record<string, JailSettings>> = Object.hasOwn(config.jails, MANUAL_JAIL)
+    ? config.jails
+    : {
+        ...config.jails,
+        [MANUAL_JAIL]: {
+          name: MANUAL_JAIL,
+          enabled: true,
+          bantime: config.defaults.bantime,
+          findtime: config.defaults.findtime,
+          maxretry: config.defaults.maxretry,
+          ignoreip: config.defaults.ignoreip,
+          scope: config.defaults.scope,
+          ipv6prefix: config.defaults.ipv6prefix,
+          increment: config.defaults.increment,
+        },
+      };
+  const manualPolicy: DecisionPolicy = { ...policy, jails: jailsWithManual };
+
+  const authorize = (role: Role) => async (request: FastifyRequest) => {
+    const result = checkApiAuth(config.auth.api.tokens, request.headers, role);
+    if (!result.ok) {
+      request.log.warn({ reason: result.reason, client: request.ip }, 'API authentication failed');
+      throw new HttpError(result.status, result.status === 401 ? 'authentication required' : result.reason);
+    }
+    request.principal = result.name;
+  };
+  const read = { onRequest: authorize('read') };
+  const admin = { onRequest: authorize('admin') };
+  // Every 401 of these routes carries the challenge, including those the error handler writes.
+  fastify.addHook('onSend', async (_request, reply, payload) => {
+    if (reply.statusCode === 401) reply.header('www-authenticate', 'Bearer realm="lokiban"');
+    return payload;
+  });
+
+  const banQuery = z.strictObject({
+    active: z.enum(['true', 'false']).optional(),
+    jail: jailName.optional(),
+    ip: networkField.optional(),
+    host: z.string().max(253).optional(),
+    from: time.optional(),
+    to: time.optional(),
+    limit: z.coerce.number().int().min(1).max(100_000).default(1000),
+  });
+
+  fastify.get(
+    '/bans',
+    {
+      ...read,
+      schema: {
+        querystring: banQuery,
+        response: { 200: bansSchema, ...authErrors },
+        security: [{ bearer: [] }],
+      },
+    },
+    async (request) => {
+      const { active, ...rest } = request.query;
+      const now = context.now();
+      const bans = await timed(metrics, 'listBans', () =>
+        store.listBans({ ...rest, ...(active === undefined ? {} : { active: active === 'true' }) }, now),
+      );
+      return { bans: bans.map(banJson), now: iso(now) };
+    },
+  );
+
+  fastify.get(
+    '/bans/:ref',
+    {
+      ...read,
+      schema: {
+        params: z.object({ ref: z.string().max(64) }),
+        description: 'A ban by numeric id, or the ban history of an IP address / CIDR.',
+        response: {
+          200: z.union([banSchema, bansSchema.extend({ ip: z.string() })]),
+          404: errorSchema,
+          ...authErrors,
+        },
+        security: [{ bearer: [] }],
+      },
+    },
+    async (request) => {
+      const { ref } = request.params;
+      const now = context.now();
+      if (/^\d+$/.test(ref)) {
+        const ban = await timed(metrics, 'getBan', () => store.getBan(Number(ref)));
+        if (!ban) throw new HttpError(404, `ban ${ref} not found`);
+        return banJson(ban);
+      }
+      const net = parseNetwork(ref);
+      if (!net) throw new HttpError(400, 'params.ref: expected a ban id or an IP address');
+      const ip = formatNetwork(net);
+      const bans = await timed(metrics, 'listBans', () => store.listBans({ ip, limit: 1000 }, now));
+      return { ip, bans: bans.map(banJson), now: iso(now) };
+    },
+  );
+
+  fastify.post(
+    '/bans',
+    {
+      ...admin,
+      schema: {
+        body: z.strictObject({
+          ip: networkField,
+          jail: jailName.optional(),
+          duration: durationField.optional(),
+          hosts: z.array(z.string().max(64)).max(1000).optional(),
+          reason: reason.optional(),
+        }),
+        response: { 201: banSchema, 422: errorSchema, ...adminErrors },
+        security: [{ bearer: [] }],
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const jail = body.jail ?? MANUAL_JAIL;
+      if (!Object.hasOwn(jailsWithManual, jail))
+        throw new HttpError(400, `body.jail: unknown jail "${jail}"`);
+      const known = new Set(config.hosts.map((host) => host.name));
+      const unknown = (body.hosts ?? []).filter((host) => !known.has(host));
+      if (unknown.length > 0) throw new HttpError(400, `body.hosts: unknown host "${unknown[0]}"`);
+      const ban = await timed(metrics, 'manualBan', () =>
+        store.manualBan(
+          {
+            ip: body.ip,
+            jail,
+            actor: request.principal ?? 'api',
+            ...(body.duration === undefined ? {} : { duration: body.duration }),
+            ...(body.hosts ? { hosts: body.hosts } : {}),
+            ...(body.reason ? { reason: body.reason } : {}),
+          },
+          manualPolicy,
+        ),
+      );
+      context.notify(ban.hosts.map((host) => host.host));
+      request.log.info({ ip: ban.ip, jail: ban.jail, banId: ban.id, actor: request.principal }, 'manual ban');
+      return reply.status(201).send(banJson(ban));
+    },
+  );
+
+  const unban = async (
+    request: FastifyRequest,
+    input: { ip: string; jail?: string | undefined; reason?: string | undefined },
+  ) => {
+    const lifted = await timed(metrics, 'unban', () =>
+      store.unban(input.ip, {
+        actor: request.principal ?? 'api',
+        now: context.now(),
+        ...(input.jail ? { jail: input.jail } : {}),
+        ...(input.reason ? { reason: input.reason } : {}),
+      }),
+    );
+    context.notify(lifted.flatMap((ban) => ban.hosts.map((host) => host.host)));
+    request.log.info(
+      { ip: input.ip, jail: input.jail, lifted: lifted.length, actor: request.principal },
+      'unban',
+    );
+    return { ip: input.ip, unbanned: lifted.map(banJson) };
+  };
+
+  fastify.post(
+    '/unban',
+    {
+      ...admin,
+      schema: {
+        body: z.strictObject({ ip: networkField, jail: jailName.optional(), reason: reason.optional() }),
+        response: { 200: unbanResponseSchema, ...adminErrors },
+        security: [{ bearer: [] }],
+      },
+    },
+    async (request) => unban(request, request.body),
+  );
+
+  fastify.delete(
+    '/bans/:ip',
+    {
+      ...admin,
+      schema: {
+        params: z.object({ ip: networkField }),
+        querystring: z.strictObject({ jail: jailName.optional(), reason: reason.optional() }),
+        response: { 200: unbanResponseSchema, ...adminErrors },
+        security: [{ bearer: [] }],
+      },
+    },
+    async (request) => unban(request, { ip: request.params.ip, ...request.query }),
+  );
+
+  const jailCounts = async () => {
+    const now = context.now();
+    const stats = await timed(metrics, 'stats', () =>
+      store.stats({ from: 0, to: now + 1, bucketMs: now + 1 }, now),
+    );
+    return new Map(stats.perJail.map((row) => [row.jail, row]));
+  };
+
+  fastify.get(
+    '/jails',
+    {
+      ...read,
+      schema: {
+        response: { 200: z.object({ jails: z.array(jailSchema) }), ...authErrors },
+        security: [{ bearer: [] }],
+      },
+    },
+    async () => {
+      const counts = await jailCounts();
+      const names = [...Object.keys(config.jails)];
+      if (counts.has(MANUAL_JAIL) && !names.includes(MANUAL_JAIL)) names.push(MANUAL_JAIL);
+      return {
+        jails: names.map((name) => ({
+          ...jailJson(jailsWithManual[name]!),
+          active: counts.get(name)?.active ?? 0,
+          total: counts.get(name)?.bans ?? 0,
+        })),
+      };
+    },
+  );
+
+  fastify.get(
+    '/jails/:name',
+    {
+      ...read,
+      schema: {
+        params: z.object({ name: jailName }),
+        response: {
+          200: jailSchema.extend({ bans: z.array(banSchema), now: z.string() }),
+          404: errorSchema,
+          ...authErrors,
+        },
+        security: [{ bearer: [] }],
+      },
+    },
+    async (request) => {
+      const { name } = request.params;
+      const jail = Object.hasOwn(jailsWithManual, name) ? jailsWithManual[name] : undefined;
+      if (!jail) throw new HttpError(404, `jail "${name}" not found`);
+      const now = context.now();
+      const [counts, bans] = await Promise.all([
+        jailCounts(),
+        timed(metrics, 'listBans', () => store.listBans({ jail: name, active: true, limit: 100_000 }, now)),
+      ]);
+      return {
+        ...jailJson(jail),
+        active: counts.get(name)?.active ?? bans.length,
+        total: counts.get(name)?.bans ?? 0,
+        bans: bans.map(banJson),
+        now: iso(now),
+      };
+    },
+  );
+
+  fastify.get(
+    '/hosts',
+    { ...read, schema: { response: { 200: hostsSchema, ...authErrors }, security: [{ bearer: [] }] } },
+    async () => {
+      const live = new Map((context.enforcement?.hosts() ?? []).map((host) => [host.name, host]));
+      return {
+        transport: config.transport,
+        hosts: config.hosts.map((host) => {
+          const status = live.get(host.name);
+          return {
+            name: host.name,
+            address: host.address,
+            backend: host.backend,
+            state: status?.state ?? 'unknown',
+            queueDepth: status?.queueDepth ?? 0,
+            lastError: status?.lastError ?? null,
+            lastAppliedAt: iso(status?.lastAppliedAt ?? null),
+            lastReconcile: status?.lastReconcile
+              ? { ...status.lastReconcile, at: iso(status.lastReconcile.at) }
+              : null,
+          };
+        }),
+      };
+    },
+  );
+
+  fastify.get(
+    '/stats',
+    {
+      ...read,
+      schema: {
+        querystring: z.strictObject({
+          from: time.optional(),
+          to: time.optional(),
+          bucket: durationField.optional(),
+        }),
+        response: { 200: statsSchema, ...authErrors },
+        security: [{ bearer: [] }],
+      },
+    },
+    async (request) => {
+      const now = context.now();
+      // The store counts [from, to): a default `to` of now + 1 includes bans made this millisecond.
+      const to = request.query.to ?? now + 1;
+      const from = request.query.from ?? to - 86_400_000;
+      if (from > to) throw new HttpError(400, 'querystring.from: must not be after "to"');
+      const bucketMs =
+        (request.query.bucket && request.query.bucket > 0 ? request.query.bucket : 3600) * 1000;
+      if ((to - from) / bucketMs > 10_000) {
+        throw new HttpError(400, 'querystring.bucket: more than 10000 buckets; use a wider bucket');
+      }
+      const stats = await timed(metrics, 'stats', () => store.stats({ from, to, bucketMs }, now));
+      return {
+        ...stats,
+        series: stats.series.map((point) => ({ ...point, time: iso(point.time) })),
+        topIps: stats.topIps.map((row) => ({ ...row, lastBanAt: iso(row.lastBanAt) })),
+      };
+    },
+  );
+
+  fastify.get(
+    '/audit',
+    {
+      ...read,
+      schema: {
+        querystring: z.strictObject({
+          ip: networkField.optional(),
+          limit: z.coerce.number().int().min(1).max(10_000).default(100),
+          after: z.coerce.number().int().min(0).optional(),
+        }),
+        response: { 200: auditSchema, ...authErrors },
+        security: [{ bearer: [] }],
+      },
+    },
+    async (request) => {
+      const events = await timed(metrics, 'listAudit', () => store.listAudit(request.query));
+      return { events: events.map(auditJson) };
+    },
+  );
+
+  fastify.setNotFoundHandler((request, reply) => {
+    reply.status(404).send(errorBody(404, `route ${request.method} ${request.url.split('?')[0]} not found`));
+  });
+};

@@ -1,0 +1,156 @@
+import fastifySwagger from '@fastify/swagger';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyServerOptions,
+} from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  validatorCompiler,
+} from 'fastify-type-provider-zod';
+import type { Config } from '../config/load.js';
+import type { EnforcementStatus } from '../enforce/port.js';
+import { BanRefusedError, type DecisionPolicy, type Store } from '../store/port.js';
+import { apiRoutes } from './api-routes.js';
+import { errorBody, HttpError } from './errors.js';
+import { loggerOptions } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { webhookRoutes } from './webhook-route.js';
+
+/** The part of the Store the HTTP layer uses; the outbox belongs to the dispatcher. */
+export type AppStore = Pick<
+  Store,
+  'ping' | 'recordBatch' | 'manualBan' | 'unban' | 'getBan' | 'listBans' | 'stats' | 'listAudit'
+>;
+
+export interface AppOptions {
+  config: Config;
+  store: AppStore;
+  /** The decision policy the store applies (domain/policy.ts `buildDecisionPolicy(config)`). */
+  policy: DecisionPolicy;
+  /** Live per-host enforcement state, when a dispatcher runs in this process. */
+  enforcement?: EnforcementStatus;
+  /** Called with the hosts whose desired firewall state changed, after the change is durable. */
+  onChange?: (hosts: string[]) => void;
+  /** Clock for API answers (`now`), defaults to Date.now. */
+  now?: () => number;
+}
+
+export interface AppContext extends AppOptions {
+  now: () => number;
+  metrics: Metrics;
+  /** Calls onChange, never letting a failing listener turn a durable answer into an error. */
+  notify: (hosts: Iterable<string>) => void;
+}
+
+/** The responder as a fastify plugin: routes, auth, metrics and the one error handler. */
+export const lokibanApp: FastifyPluginAsync<AppOptions> = async (fastify, options) => {
+  const now = options.now ?? Date.now;
+  const metrics = createMetrics({
+    store: options.store,
+    now,
+    ...(options.enforcement ? { enforcement: options.enforcement } : {}),
+  });
+  const context: AppContext = {
+    ...options,
+    now,
+    metrics,
+    notify(hosts) {
+      const list = [...new Set(hosts)];
+      if (list.length === 0 || !options.onChange) return;
+      try {
+        options.onChange(list);
+      } catch (error) {
+        fastify.log.error({ err: error }, 'change listener failed');
+      }
+    },
+  };
+
+  fastify.setValidatorCompiler(validatorCompiler);
+  // Response schemas document the API (OpenAPI); answers are plain JSON.stringify, unvalidated, so
+  // a 100,000-ban list does not pay for a schema walk. Tests check the shapes against the schemas.
+  fastify.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
+  await fastify.register(fastifySwagger, {
+    openapi: {
+      info: {
+        title: 'lokiban',
+        description: 'Webhook in, firewall bans out. See docs/api.md.',
+        version: '1',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          basic: { type: 'http', scheme: 'basic' },
+        },
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  fastify.setErrorHandler((thrown, request, reply) => {
+    const error = thrown as FastifyError;
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const where = error.validationContext ?? 'request';
+      const problems = error.validation.map((issue) => {
+        const path = issue.instancePath.split('/').filter(Boolean).join('.');
+        return `${where}${path ? `.${path}` : ''}: ${issue.message}`;
+      });
+      return reply.status(400).send(errorBody(400, problems.join('; ')));
+    }
+    if (error instanceof BanRefusedError) {
+      return reply.status(422).send(errorBody(422, `refused (${error.outcome}): ${error.reason}`));
+    }
+    const status =
+      error instanceof HttpError ? error.statusCode : (error as { statusCode?: number }).statusCode;
+    if (status !== undefined && status >= 400 && status < 500) {
+      if (request.routeOptions.url === '/api/v1/webhook') {
+        metrics.webhookRequests.inc({ outcome: status === 413 ? 'too-large' : 'bad-request' });
+      }
+      return reply.status(status).send(errorBody(status, error.message));
+    }
+    request.log.error({ err: error }, 'request failed');
+    if (request.routeOptions.url === '/api/v1/webhook') metrics.webhookRequests.inc({ outcome: 'error' });
+    return reply.status(500).send(errorBody(500, 'Internal Server Error'));
+  });
+
+  fastify.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  fastify.get('/readyz', { schema: { hide: true } }, async (request, reply) => {
+    try {
+      await options.store.ping();
+      return { status: 'ready' };
+    } catch (error) {
+      request.log.warn({ err: error }, 'store not reachable');
+      return reply.status(503).send({ status: 'unavailable', message: 'store not reachable' });
+    }
+  });
+  fastify.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(text);
+  });
+  fastify.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => fastify.swagger());
+
+  await fastify.register(webhookRoutes, { context });
+  await fastify.register(apiRoutes, { context, prefix: '/api/v1' });
+};
+
+/** A fastify instance with lokiban's logger, limits and the app registered: what server.ts listens with. */
+export async function buildApp(
+  options: AppOptions,
+  fastifyOptions: FastifyServerOptions = {},
+): Promise<FastifyInstance> {
+  const fastify = Fastify({
+    logger: loggerOptions(options.config),
+    bodyLimit: options.config.server.bodyLimit,
+    trustProxy: options.config.server.trustProxy,
+    // A webhook group of 1,000 alerts must not be cut short; slow senders are bounded by requestTimeout.
+    requestTimeout: 30_000,
+    ...fastifyOptions,
+  });
+  // Not readied here: the caller may still add hooks (server.ts adds its shutdown hook); inject()
+  // and listen() ready the instance.
+  await fastify.register(lokibanApp, options);
+  return fastify;
+}

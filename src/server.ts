@@ -1,0 +1,112 @@
+import closeWithGrace from 'close-with-grace';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Config } from './config/load.js';
+import { buildDecisionPolicy } from './domain/policy.js';
+import type { EnforcementStatus } from './enforce/port.js';
+import { buildApp } from './http/app.js';
+import { createStore } from './store/index.js';
+import type { Store } from './store/port.js';
+
+/** What a dispatcher running in this process offers the server (src/enforce's Enforcement fits). */
+export interface EnforcementRuntime {
+  status: EnforcementStatus;
+  /** Called after a ban or unban is durable, with the hosts whose firewall must change. */
+  notify(hosts?: readonly string[]): void;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export interface ServerOptions {
+  /** A store to use instead of the one `config.store` names (it must not be initialised yet). */
+  store?: Store;
+  /**
+   * Creates the enforcement runtime once the store is open and the logger exists. It is started
+   * once the server listens and stopped after the last request is answered, before the store closes.
+   */
+  enforcement?: (context: { store: Store; logger: FastifyBaseLogger }) => EnforcementRuntime;
+  /** Overrides `server.listen`, e.g. `0.0.0.0:9797` inside a container. */
+  listen?: string;
+  /** Install SIGINT/SIGTERM handlers that close the server gracefully (the CLI does; tests do not). */
+  handleSignals?: boolean;
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  store: Store;
+  /** Where the server listens, e.g. `http://127.0.0.1:9797`. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** `host:port` or `[v6]:port` → listen options. The schema has already checked the shape. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const colon = listen.lastIndexOf(':');
+  const host = listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(listen.slice(colon + 1)) };
+}
+
+/** config → store → app → listen, and an orderly close: stop accepting, drain requests, close the store. */
+export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
+  const store = options.store ?? createStore(config.store);
+  await store.init();
+  // The app is built before the runtime exists (the runtime wants the app's logger); these two
+  // late-bound adapters let the routes reach it once it does.
+  let runtime: EnforcementRuntime | undefined;
+  let app: FastifyInstance;
+  try {
+    app = await buildApp({
+      config,
+      store,
+      policy: buildDecisionPolicy(config),
+      ...(options.enforcement
+        ? {
+            enforcement: { hosts: () => runtime?.status.hosts() ?? [] },
+            onChange: (hosts: string[]) => runtime?.notify(hosts),
+          }
+        : {}),
+    });
+    runtime = options.enforcement?.({ store, logger: app.log });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  // Fastify closes in reverse registration order; this runs after in-flight requests are answered.
+  app.addHook('onClose', async () => {
+    try {
+      await runtime?.stop();
+    } finally {
+      await store.close();
+    }
+  });
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= app.close().then(() => undefined);
+    return closing;
+  };
+  if (options.handleSignals) {
+    // A second signal, or 10 s without finishing, forces the exit; one SIGTERM drains and closes.
+    const handler = closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+      if (err) app.log.error({ err }, 'shutting down after an error');
+      else app.log.info({ signal }, 'shutting down');
+      await close();
+    });
+    app.addHook('onClose', async () => handler.uninstall());
+  }
+
+  const { host, port } = parseListen(options.listen ?? config.server.listen);
+  try {
+    await app.listen({ host, port });
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const address = app.server.address();
+  const bound = typeof address === 'object' && address ? address : { address: host, port, family: 'IPv4' };
+  const url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
+  runtime?.start();
+  app.log.info(
+    { url, store: 'sqlite' in config.store ? 'sqlite' : 'postgres', transport: config.transport },
+    'lokiban listening',
+  );
+  return { app, store, url, close };
+}
