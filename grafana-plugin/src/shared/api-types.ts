@@ -1,0 +1,57 @@
+/**
+ * The responder's JSON as documented in docs/api.md. Times arrive as ISO strings; epoch
+ * milliseconds are accepted too so the datasource survives either encoding.
+ */
+export type ApiTime = string | number;
+
+export interface ApiBanTarget {
+  host: string;
+  desired: 'present' | 'absent';
+  state: 'pending' | 'applied' | 'failed';
+  attempts: number;
+  lastError: string | null;
+  appliedAt: ApiTime | null;
+}
+
+export interface ApiBan {
+  id: number;
+  ip: string;
+  jail: string;
+  level: number;
+  createdAt: ApiTime;
+  updatedAt: ApiTime;
+  expiresAt: ApiTime | null;
+  liftedAt: ApiTime | null;
+  liftedBy: string | null;
+  offences: number;
+  source: string;
+  summary: string | null;
+  sample: string | null;
+  hosts: ApiBanTarget[];
+}
+
+export interface ApiBansResponse {
+  bans: ApiBan[];
+  now?: ApiTime;
+}
+
+export interface ApiStats {
+  series: Array<{ time: ApiTime; jail: string; bans: number }>;
+  topIps: Array<{ ip: string; bans: number; lastBanAt: ApiTime }>;
+  topPrefixes: Array<{ prefix: string; bans: number }>;
+  perJail: Array<{ jail: string; bans: number; active: number }>;
+  perHost: Array<{ host: string; bans: number; active: number }>;
+}
+
+/** POST /api/v1/unban → the bans it lifted. */
+export interface ApiUnbanResponse {
+  ip: string;
+  unbanned: ApiBan[];
+}
+
+export function toEpochMs(value: ApiTime | null | undefined): number | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'number') return value;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? null : ms;
+}

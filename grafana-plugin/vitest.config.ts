@@ -1,0 +1,17 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  // Classic JSX runtime, as in the built plugin (see scripts/build.ts).
+  esbuild: { jsx: 'transform', jsxFactory: 'React.createElement', jsxFragment: 'React.Fragment' },
+  test: {
+    name: 'grafana-plugin',
+    root: import.meta.dirname,
+    environment: 'jsdom',
+    include: ['src/**/*.test.{ts,tsx}', 'browser/**/*.test.ts'],
+    setupFiles: ['./test/setup.ts'],
+    // @grafana packages ship ESM that imports CommonJS named exports (moment-timezone): let Vite transform them.
+    server: { deps: { inline: [/@grafana\//] } },
+    testTimeout: 30_000,
+    hookTimeout: 180_000,
+  },
+});
