@@ -28,9 +28,15 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       const listen = options.listen ?? io.env.LOKIBAN_LISTEN;
       // Loaded on demand: API commands should not pay for fastify, the store driver and prom-client.
       const { startServer } = await import('../server.js');
+      const { createEnforcement } = await import('../enforce/index.js');
       let server: Awaited<ReturnType<typeof startServer>>;
       try {
-        server = await startServer(config, { handleSignals: true, ...(listen ? { listen } : {}) });
+        server = await startServer(config, {
+          handleSignals: true,
+          // The dispatcher and reconciler run in the responder: bans reach the hosts without another process.
+          enforcement: ({ store, logger }) => createEnforcement(config, store, logger),
+          ...(listen ? { listen } : {}),
+        });
       } catch (error) {
         // Port in use, unwritable database directory, unreachable Postgres: one line, not a stack.
         throw new CliError(`cannot start: ${(error as Error).message}`);

@@ -101,6 +101,37 @@ const apiToken = z.strictObject({
   role: z.enum(['read', 'admin']),
 });
 
+export const TEMPLATE_PLACEHOLDERS: ReadonlySet<string> = new Set(['ip', 'family', 'seconds', 'jail']);
+
+/** One argv element of a template command; `{ip}`, `{family}`, `{seconds}`, `{jail}` are replaced by validated values. */
+const templateArg = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((arg) => [...arg.matchAll(/\{([^}]*)\}/g)].every((m) => TEMPLATE_PLACEHOLDERS.has(m[1]!)), {
+    message: 'unknown placeholder; use {ip}, {family}, {seconds} or {jail}',
+  });
+const templateCommand = z.array(templateArg).min(1, 'a command needs at least the program');
+
+/** Per-host commands for `backend: template`; each runs once per element, as an argument vector. */
+const hostTemplate = z.strictObject({
+  add: templateCommand,
+  remove: templateCommand,
+  /** Optional setup command run by `lokiban hosts setup`. */
+  setup: templateCommand.optional(),
+  /** Optional check command run by `lokiban hosts check` (default: the add command's program with --version). */
+  check: templateCommand.optional(),
+});
+
+const hostKey = z
+  .string()
+  .refine(
+    (value) =>
+      /^SHA256:[A-Za-z0-9+/]{43}=?$/.test(value.trim()) ||
+      /^\S+\s+(ssh-|ecdsa-|sk-)\S*\s+[A-Za-z0-9+/=]+/.test(value.trim()),
+    { message: 'expected a "SHA256:…" fingerprint (ssh-keygen -lf) or a known_hosts line' },
+  );
+
 export const hostSchema = z.strictObject({
   name: z.string().regex(HOST_NAME, 'invalid host name'),
   address: z.string().min(1).max(253),
@@ -111,12 +142,36 @@ export const hostSchema = z.strictObject({
     .default('lokiban'),
   privateKey: z.string().optional(),
   agent: z.string().optional(),
-  hostKey: z.string().optional(),
+  /** Pinned host key: a `SHA256:…` fingerprint or a known_hosts line. Required for `transport: ssh`. */
+  hostKey: hostKey.optional(),
   sudo: z.boolean().default(true),
   backend: z.enum(['nftables', 'ipset', 'firewalld', 'template']).default('nftables'),
   /** Alert label values that name this host (e.g. `host: web1`); used by scope `origin`. */
   match: z.record(z.string(), z.string()).default({}),
+  /** Commands for `backend: template`. */
+  template: hostTemplate.optional(),
 });
+
+/** Dispatcher and reconciler tuning; every field has a safe default. */
+export const enforcementSchema = z
+  .strictObject({
+    /** Most outbox rows sent to one host in one firewall transaction. */
+    batchSize: z.number().int().min(1).max(100_000).default(5_000),
+    /** How often pending work is looked for even without a notification. */
+    flushInterval: duration().default(1),
+    /** Retry backoff: first delay, growing ×2 per attempt up to the maximum, with jitter. */
+    retryMin: duration().default(1),
+    retryMax: duration().default(300),
+    /** Reconcile every host this often (and at start-up); 0 turns the periodic pass off. */
+    reconcileInterval: duration().default(300),
+    /** A present element whose remaining time differs from the store's by more than this is re-timed. */
+    driftTolerance: duration().default(30),
+    /** Give up on a command after this long (the host counts as down). */
+    commandTimeout: duration().default(30),
+    /** SSH connect timeout. */
+    connectTimeout: duration().default(10),
+  })
+  .prefault({});
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -201,6 +256,7 @@ export const configSchema = z
     transport: z.enum(['dry-run', 'ssh', 'local']).default('dry-run'),
     rules: rulesSchema,
     hosts: z.array(hostSchema).default([]),
+    enforcement: enforcementSchema,
   })
   .superRefine((config, ctx) => {
     const names = new Set<string>();
@@ -213,6 +269,20 @@ export const configSchema = z
         });
       }
       names.add(host.name);
+      if (host.backend === 'template' && !host.template) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hosts', index, 'template'],
+          message: 'backend "template" needs template.add and template.remove commands',
+        });
+      }
+      if (config.transport === 'ssh' && !host.hostKey) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hosts', index, 'hostKey'],
+          message: `host "${host.name}" has no pinned hostKey; get it with: ssh-keyscan -p ${host.port} ${host.address} | ssh-keygen -lf -`,
+        });
+      }
     });
     const checkScope = (value: unknown, path: (string | number)[]) => {
       if (!Array.isArray(value)) return;
@@ -230,3 +300,4 @@ export const configSchema = z
 export type RawConfig = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;
 export type HostConfig = z.output<typeof hostSchema>;
+export type EnforcementSettings = z.output<typeof enforcementSchema>;

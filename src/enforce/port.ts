@@ -34,7 +34,15 @@ export interface PresentElement {
 
 /** The port every transport+backend pair implements. Errors are thrown with a message naming the host. */
 export interface Enforcer {
-  apply(host: HostConfig, batch: EnforcementBatch): Promise<EnforcementResult>;
+  /**
+   * `present`, when the caller has just read the host's set (the reconciler), lets the backend write
+   * exact commands instead of defensive ones.
+   */
+  apply(
+    host: HostConfig,
+    batch: EnforcementBatch,
+    present?: readonly PresentElement[],
+  ): Promise<EnforcementResult>;
   list(host: HostConfig): Promise<PresentElement[]>;
   close(): Promise<void>;
 }

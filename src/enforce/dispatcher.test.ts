@@ -1,0 +1,180 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryOutbox } from '../../test/support/memory-outbox.js';
+import { enforcementSchema, hostSchema } from '../config/schema.js';
+import { Dispatcher } from './dispatcher.js';
+import type { EnforcementBatch, Enforcer, PresentElement } from './port.js';
+
+const hosts = ['web1', 'web2', 'web3'].map((name) => hostSchema.parse({ name, address: `${name}.example` }));
+const settings = enforcementSchema.parse({ retryMin: 1, retryMax: 4, reconcileInterval: 0 });
+const silent = { info() {}, warn() {}, error() {}, debug() {} };
+
+/** A firewall per host kept in memory; a host can be made to fail or to hang. */
+class FakeFleet implements Enforcer {
+  readonly sets = new Map<string, Map<string, number | null>>();
+  readonly batches: Array<{ host: string; batch: EnforcementBatch }> = [];
+  down = new Set<string>();
+  slow = new Map<string, Promise<void>>();
+
+  async apply(host: { name: string }, batch: EnforcementBatch) {
+    await this.slow.get(host.name);
+    if (this.down.has(host.name)) throw new Error(`host "${host.name}": connection refused`);
+    this.batches.push({ host: host.name, batch });
+    const set = this.sets.get(host.name) ?? new Map();
+    for (const r of batch.remove) set.delete(r.ip);
+    for (const a of batch.add) set.set(a.ip, a.timeoutSeconds);
+    this.sets.set(host.name, set);
+    return { commands: [] };
+  }
+
+  async list(host: { name: string }): Promise<PresentElement[]> {
+    if (this.down.has(host.name)) throw new Error(`host "${host.name}": connection refused`);
+    return [...(this.sets.get(host.name) ?? new Map()).entries()].map(([ip, t]) => ({
+      ip,
+      family: 4,
+      timeoutSeconds: t,
+    }));
+  }
+
+  async close() {}
+}
+
+async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function setup(now = () => Date.now()) {
+  const store = new MemoryOutbox();
+  const fleet = new FakeFleet();
+  const dispatcher = new Dispatcher({
+    store,
+    enforcer: fleet,
+    hosts,
+    settings,
+    logger: silent,
+    owner: 't',
+    now,
+  });
+  return { store, fleet, dispatcher };
+}
+
+describe('Dispatcher', () => {
+  it('applies bans and unbans on every target, one batch per host', async () => {
+    const { store, fleet, dispatcher } = setup();
+    dispatcher.start();
+    await dispatcher.reconcileAll();
+    const ids = Array.from({ length: 50 }, (_, i) =>
+      store.ban(['web1', 'web2'], `203.0.113.${i + 1}`, 'sshd', Date.now() + 600_000),
+    );
+    dispatcher.notify(['web1', 'web2']);
+    await until(() => fleet.sets.get('web1')?.size === 50 && fleet.sets.get('web2')?.size === 50);
+    expect(fleet.sets.get('web3')).toBeUndefined();
+    expect(fleet.batches.filter((b) => b.batch.add.length > 0 && b.host === 'web1')).toHaveLength(1);
+    expect(store.rows.every((r) => r.state === 'applied')).toBe(true);
+
+    store.unban(ids[0]!);
+    dispatcher.notify(['web1', 'web2']);
+    await until(() => fleet.sets.get('web1')?.size === 49 && fleet.sets.get('web2')?.size === 49);
+    expect(fleet.sets.get('web1')?.has('203.0.113.1')).toBe(false);
+    await dispatcher.stop();
+  });
+
+  it('keeps a second jail’s ban when the first is lifted', async () => {
+    const { store, fleet, dispatcher } = setup();
+    dispatcher.start();
+    const a = store.ban(['web1'], '203.0.113.9', 'sshd', Date.now() + 60_000);
+    store.ban(['web1'], '203.0.113.9', 'nginx-http-auth', Date.now() + 3_600_000);
+    dispatcher.notify();
+    await until(() => store.rows.every((r) => r.state === 'applied'));
+    store.unban(a);
+    dispatcher.notify();
+    await until(() => store.rows.every((r) => r.state === 'applied'));
+    expect(fleet.sets.get('web1')?.get('203.0.113.9')).toBeGreaterThan(3500);
+    await dispatcher.stop();
+  });
+
+  it('never lets a down or hanging host delay the others, and catches up when it returns', async () => {
+    const { store, fleet, dispatcher } = setup();
+    fleet.down.add('web2');
+    let release!: () => void;
+    fleet.slow.set('web3', new Promise((r) => (release = r)));
+    dispatcher.start();
+    for (let i = 1; i <= 20; i++)
+      store.ban(['web1', 'web2', 'web3'], `198.51.100.${i}`, 'sshd', Date.now() + 600_000);
+    const started = Date.now();
+    dispatcher.notify();
+    await until(() => fleet.sets.get('web1')?.size === 20);
+    expect(Date.now() - started).toBeLessThan(500);
+    await until(() => dispatcher.status().find((s) => s.name === 'web2')?.state === 'down');
+    const web2 = dispatcher.status().find((s) => s.name === 'web2')!;
+    expect(web2.lastError).toMatch(/connection refused/);
+    expect(web2.queueDepth).toBe(20);
+    expect(dispatcher.status().find((s) => s.name === 'web1')).toMatchObject({ state: 'up', queueDepth: 0 });
+    expect(
+      store.rows
+        .filter((r) => r.host === 'web2')
+        .every((r) => r.state === 'failed' && r.nextAttemptAt > started),
+    ).toBe(true);
+
+    fleet.down.delete('web2');
+    release();
+    // The retry is due after the backoff (1 s ± jitter); the poll picks it up.
+    await until(() => fleet.sets.get('web2')?.size === 20 && fleet.sets.get('web3')?.size === 20, 4000);
+    expect(dispatcher.status().find((s) => s.name === 'web2')).toMatchObject({
+      state: 'up',
+      lastError: null,
+    });
+    await dispatcher.stop();
+  });
+
+  it('re-sends a row that changed while its batch was in flight', async () => {
+    const { store, fleet, dispatcher } = setup();
+    let release!: () => void;
+    fleet.slow.set('web1', new Promise((r) => (release = r)));
+    dispatcher.start();
+    const id = store.ban(['web1'], '203.0.113.5', 'sshd', Date.now() + 60_000);
+    dispatcher.notify(['web1']);
+    await until(() => store.rows[0]!.version === 1);
+    await new Promise((r) => setTimeout(r, 20));
+    store.extend(id, Date.now() + 7_200_000);
+    release();
+    fleet.slow.delete('web1');
+    dispatcher.notify(['web1']);
+    await until(
+      () => store.rows[0]!.state === 'applied' && (fleet.sets.get('web1')?.get('203.0.113.5') ?? 0) > 7000,
+    );
+    await dispatcher.stop();
+  });
+
+  it('reconciles: re-adds missing, removes unknown, re-times drift, and reports it', async () => {
+    const { store, fleet, dispatcher } = setup();
+    store.ban(['web1'], '203.0.113.1', 'sshd', Date.now() + 600_000);
+    store.ban(['web1'], '203.0.113.2', 'sshd', Date.now() + 600_000);
+    for (const row of store.rows) row.state = 'applied';
+    fleet.sets.set(
+      'web1',
+      new Map<string, number | null>([
+        ['203.0.113.2', 5],
+        ['192.0.2.77', 100],
+      ]),
+    );
+    fleet.down.add('web3');
+    const reports = await dispatcher.reconcileAll();
+    expect(reports.find((r) => r.host === 'web1')).toEqual({
+      host: 'web1',
+      added: 1,
+      removed: 1,
+      retimed: 1,
+    });
+    expect(reports.find((r) => r.host === 'web3')?.skipped).toMatch(/connection refused/);
+    expect([...fleet.sets.get('web1')!.keys()].sort()).toEqual(['203.0.113.1', '203.0.113.2']);
+    expect(dispatcher.status().find((s) => s.name === 'web1')?.lastReconcile).toMatchObject({
+      added: 1,
+      removed: 1,
+    });
+    expect(dispatcher.status().find((s) => s.name === 'web3')?.state).toBe('down');
+  });
+});

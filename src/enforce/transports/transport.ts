@@ -1,0 +1,16 @@
+import type { HostConfig } from '../../config/schema.js';
+import type { Command, CommandOutput } from '../command.js';
+
+export interface Transport {
+  readonly name: 'ssh' | 'local' | 'dry-run';
+  /** False when the transport cannot read firewall state (dry-run): the reconciler skips. */
+  readonly canRead: boolean;
+  run(host: HostConfig, command: Command, timeoutMs: number): Promise<CommandOutput>;
+  /** Drops the host's connection (after a timeout) so the next run reconnects. */
+  reset(host: HostConfig): void;
+  close(): Promise<void>;
+}
+
+export class TransportError extends Error {
+  override name = 'TransportError';
+}
