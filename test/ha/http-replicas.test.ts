@@ -110,5 +110,14 @@ describe.skipIf(!baseUrl)('two lokiban serve processes on one Postgres', () => {
       [started],
     );
     expect(targets.rows[0].n).toBe(IPS * 2);
+
+    // The replicas' dispatchers (dry-run hosts) drain the outbox between them: every target applied.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const { rows } = await db.query(`SELECT count(*)::int AS n FROM ban_targets WHERE state <> 'applied'`);
+      if (rows[0].n === 0) break;
+      if (Date.now() > deadline) throw new Error(`${rows[0].n} outbox rows still pending after 30 s`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }, 120_000);
 });
