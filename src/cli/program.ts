@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerApiCommands } from './api-commands.js';
 import { registerConfigCommands } from './config-commands.js';
+import { registerHostsCommands } from './hosts.js';
 import { type CliIo, processIo } from './io.js';
 import { registerRulesCommands } from './rules.js';
 import { registerSecretsCommands } from './secrets.js';
@@ -26,6 +27,7 @@ export function buildProgram(io: CliIo = processIo): Command {
   registerConfigCommands(program, io);
   registerSecretsCommands(program, io);
   registerApiCommands(program, io);
+  registerHostsCommands(program, io);
   registerRulesCommands(program, io);
   return program;
 }
