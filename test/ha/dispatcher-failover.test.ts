@@ -58,6 +58,12 @@ describe.skipIf(!baseUrl)('dispatcher failover between replicas', () => {
   });
 
   it('finishes a burst on the surviving replica, sending each ban once', async () => {
+    const log = join(dir, 'applied.log');
+    writeFileSync(log, '');
+    // Both replicas run before the burst arrives, as they would in production.
+    const replicas = await Promise.all([startReplica(schema.url, log), startReplica(schema.url, log)]);
+    children.push(...replicas);
+
     const seeder = new PostgresStore(schema.url);
     await seeder.init();
     const now = Date.now();
@@ -72,13 +78,16 @@ describe.skipIf(!baseUrl)('dispatcher failover between replicas', () => {
     );
     await seeder.close();
 
-    const log = join(dir, 'applied.log');
-    writeFileSync(log, '');
-    const first = await startReplica(schema.url, log);
-    children.push(first);
+    // A few batches in (each host's drain takes 60 of them), kill whoever is draining web1.
     await until(() => readFileSync(log, 'utf8').split('\n').length > 10, 20_000);
-    const second = await startReplica(schema.url, log);
-    children.push(second);
+    const drainingWeb1 = readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .filter((line) => line.split(' ')[2] === 'web1')
+      .at(-1)
+      ?.split(' ')[1];
+    const first = replicas.find((child) => `replica-${child.pid}` === drainingWeb1)!;
+    const second = replicas.find((child) => child !== first)!;
     first.kill('SIGKILL');
     await once(first, 'exit');
     const killedAt = Date.now();

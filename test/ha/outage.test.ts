@@ -34,7 +34,15 @@ describe.skipIf(!enabled)('Postgres crash under load', () => {
 
     // Crash the server (immediate stop: no checkpoint, every connection cut) while both replicas write.
     const deliveries = Promise.all(halves.map((half, i) => replicas[i]!.deliver(half, { concurrency: 4 })));
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    // Stop once a tenth is in, whatever the machine's speed: most deliveries are still to come.
+    const watcher = new pg.Client({ connectionString: url });
+    await watcher.connect();
+    for (;;) {
+      const { rows } = await watcher.query('SELECT count(*)::int AS n FROM offences');
+      if (rows[0].n >= ALERTS / 10) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await watcher.end();
     await cluster.stop('immediate');
     const during = await Promise.all(replicas.map((replica) => replica.ping()));
     const first = (await deliveries).flat();
