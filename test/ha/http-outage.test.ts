@@ -114,6 +114,16 @@ describe.skipIf(!enabled)('Postgres restarted under load behind two lokiban serv
       for (const s of ok) expect(bans.get(s.ip)).toBe(1);
       expect(bans.size).toBe(sent.length);
       expect([...bans.values()].every((n) => n === 1)).toBe(true);
+      // The replicas' dispatchers came back too: the outbox drains to the (dry-run) hosts. A row
+      // claimed just before the crash waits out its claim (30 s) before it is sent again.
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const pending = await db.query(`SELECT count(*)::int AS n FROM ban_targets WHERE state <> 'applied'`);
+        if (pending.rows[0].n === 0) break;
+        if (Date.now() > deadline)
+          throw new Error(`${pending.rows[0].n} outbox rows still pending after 60 s`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
     } finally {
       await db.end();
     }
