@@ -1,5 +1,7 @@
 import closeWithGrace from 'close-with-grace';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
+import { auditShipperFromConfig, type LokiShipper } from './audit/loki-shipper.js';
 import type { Config } from './config/load.js';
 import { buildDecisionPolicy } from './domain/policy.js';
 import type { EnforcementStatus } from './enforce/port.js';
@@ -52,12 +54,15 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   // The app is built before the runtime exists (the runtime wants the app's logger); these two
   // late-bound adapters let the routes reach it once it does.
   let runtime: EnforcementRuntime | undefined;
+  let audit: LokiShipper | undefined;
+  const registry = new Registry();
   let app: FastifyInstance;
   try {
     app = await buildApp({
       config,
       store,
       policy: buildDecisionPolicy(config),
+      registry,
       ...(options.enforcement
         ? {
             enforcement: { hosts: () => runtime?.status.hosts() ?? [] },
@@ -66,6 +71,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         : {}),
     });
     runtime = options.enforcement?.({ store, logger: app.log });
+    audit = auditShipperFromConfig(config, { store, logger: app.log, registry });
   } catch (error) {
     await store.close();
     throw error;
@@ -75,6 +81,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     try {
       await runtime?.stop();
     } finally {
+      await audit?.stop();
       await store.close();
     }
   });
@@ -104,6 +111,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const bound = typeof address === 'object' && address ? address : { address: host, port, family: 'IPv4' };
   const url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   runtime?.start();
+  audit?.start();
   app.log.info(
     { url, store: 'sqlite' in config.store ? 'sqlite' : 'postgres', transport: config.transport },
     'lokiban listening',

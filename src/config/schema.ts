@@ -215,6 +215,63 @@ export const rulesSchema = z
   })
   .prefault({});
 
+/**
+ * Where the audit trail (ban, extend, unban) is pushed. Off unless `audit.loki` is set; every tuning
+ * field has a safe default. Durations are seconds like everywhere else.
+ */
+export const auditLokiSchema = z
+  .strictObject({
+    /** Loki's base URL; `/loki/api/v1/push` is appended. */
+    url: z.url({ protocol: /^https?$/ }).refine((value) => {
+      const url = new URL(value);
+      return url.username === '' && url.password === '';
+    }, 'put credentials in basic or bearer, not in the URL (it is logged)'),
+    /** `X-Scope-OrgID` for a multi-tenant Loki (Loki's own limit: 150 characters, no `|`). */
+    tenant: z
+      .string()
+      .regex(/^[A-Za-z0-9!_.*'()-]{1,150}$/, "tenant ids are letters, digits and ! _ . * ' ( ) -")
+      .refine((value) => value !== '.' && value !== '..', { message: 'a tenant id cannot be . or ..' })
+      .optional(),
+    bearer: secret.optional(),
+    basic: z.strictObject({ username: z.string().min(1), password: secret }).optional(),
+    /** Extra static stream labels (e.g. `cluster`). Never per-event values: those stay in the line. */
+    labels: z
+      .record(
+        z.string().regex(LABEL_NAME, 'label names match ^[a-zA-Z_][a-zA-Z0-9_]*$'),
+        z.string().min(1).max(256),
+      )
+      .refine((labels) => !('job' in labels) && !('stream' in labels), {
+        message: 'job and stream are fixed ({job="lokiban", stream="audit"}, the recidive jail reads them)',
+      })
+      .default({}),
+    /** Audit event kinds to push. */
+    events: z
+      .array(z.enum(['ban', 'extend', 'unban', 'ignored', 'resolved']))
+      .min(1)
+      .default(['ban', 'extend', 'unban']),
+    /** Most events in one push request. */
+    batchSize: z.number().int().min(1).max(10_000).default(500),
+    /** How often new events are looked for. */
+    flushInterval: duration()
+      .refine((s) => s >= 1, 'at least 1s')
+      .default(1),
+    /** At start-up, events this recent are (re-)pushed; Loki drops the identical ones it already has. */
+    lookback: duration().default(3600),
+    /** Retry backoff on 5xx, 429 and network errors: first delay, ×2 per attempt up to the maximum. */
+    retryMin: duration()
+      .refine((s) => s >= 1, 'at least 1s')
+      .default(1),
+    retryMax: duration()
+      .refine((s) => s >= 1, 'at least 1s')
+      .default(60),
+    /** One push request gives up (and is retried) after this long. */
+    timeout: duration()
+      .refine((s) => s >= 1, 'at least 1s')
+      .default(10),
+  })
+  .refine((loki) => !(loki.bearer && loki.basic), { message: 'configure bearer or basic, not both' })
+  .refine((loki) => loki.retryMin <= loki.retryMax, { message: 'retryMin must not exceed retryMax' });
+
 export const configSchema = z
   .strictObject({
     server: z
@@ -257,6 +314,7 @@ export const configSchema = z
     rules: rulesSchema,
     hosts: z.array(hostSchema).default([]),
     enforcement: enforcementSchema,
+    audit: z.strictObject({ loki: auditLokiSchema.optional() }).optional(),
   })
   .superRefine((config, ctx) => {
     const names = new Set<string>();

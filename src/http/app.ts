@@ -10,6 +10,7 @@ import {
   jsonSchemaTransform,
   validatorCompiler,
 } from 'fastify-type-provider-zod';
+import type { Registry } from 'prom-client';
 import type { Config } from '../config/load.js';
 import type { EnforcementStatus } from '../enforce/port.js';
 import { StoreUnavailableError } from '../store/errors.js';
@@ -37,6 +38,8 @@ export interface AppOptions {
   onChange?: (hosts: string[]) => void;
   /** Clock for API answers (`now`), defaults to Date.now. */
   now?: () => number;
+  /** Registry for /metrics, when other parts of the process add series to it; default: a new one. */
+  registry?: Registry;
 }
 
 export interface AppContext extends AppOptions {
@@ -53,6 +56,7 @@ export const lokibanApp: FastifyPluginAsync<AppOptions> = async (fastify, option
     store: options.store,
     now,
     ...(options.enforcement ? { enforcement: options.enforcement } : {}),
+    ...(options.registry ? { registry: options.registry } : {}),
   });
   const context: AppContext = {
     ...options,

@@ -21,8 +21,10 @@ export function createMetrics(options: {
   store: StatsSource;
   enforcement?: EnforcementStatus;
   now: () => number;
+  /** A registry other parts of the process also put series in (server.ts: the audit shipper's). */
+  registry?: Registry;
 }): Metrics {
-  const registry = new Registry();
+  const registry = options.registry ?? new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'lokiban_' });
   const webhookRequests = new Counter({
     name: 'lokiban_webhook_requests_total',
