@@ -40,6 +40,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+const SCOPE_WARNING_INTERVAL_MS = 60_000;
+
 /** `host:port` or `[v6]:port` → listen options. The schema has already checked the shape. */
 export function parseListen(listen: string): { host: string; port: number } {
   const colon = listen.lastIndexOf(':');
@@ -57,11 +59,29 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   let audit: LokiShipper | undefined;
   const registry = new Registry();
   let app: FastifyInstance;
+  // The policy exists before the app's logger does; a fallback before that has nowhere to go, and
+  // none can happen because no request is served yet.
+  let log: FastifyBaseLogger | undefined;
+  // A scope-origin jail that cannot name the host bans on every host: the operator must see that, but
+  // once per jail, host and reason a minute is enough (a 1,000-alert group would otherwise log 1,000
+  // lines, and the webhook asks for the targets a second time to notify the dispatcher).
+  const lastWarned = new Map<string, number>();
+  const policy = buildDecisionPolicy(config, {
+    onScopeFallback: (event) => {
+      const key = `${event.jail}\n${event.originHost ?? ''}\n${event.reason}`;
+      const now = Date.now();
+      if ((lastWarned.get(key) ?? -Infinity) > now - SCOPE_WARNING_INTERVAL_MS) return;
+      // Host labels come from alerts: bound the map rather than let them grow it.
+      if (lastWarned.size >= 1000) lastWarned.clear();
+      lastWarned.set(key, now);
+      log?.warn(event, 'scope origin fell back to every host');
+    },
+  });
   try {
     app = await buildApp({
       config,
       store,
-      policy: buildDecisionPolicy(config),
+      policy,
       registry,
       ...(options.enforcement
         ? {
@@ -70,6 +90,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
           }
         : {}),
     });
+    log = app.log;
     runtime = options.enforcement?.({ store, logger: app.log });
     audit = auditShipperFromConfig(config, { store, logger: app.log, registry });
   } catch (error) {

@@ -168,6 +168,18 @@ describe('Loki audit shipper', () => {
     expect(lines(loki)).toEqual([expect.stringMatching(/^event=ban ip=198\.51\.100\.20 /)]);
   });
 
+  it('keeps the events while Loki refuses the credentials (401/403/404) and delivers them once fixed', async () => {
+    const { loki, ship, ban } = await setup();
+    await ban('198.51.100.30');
+    loki.failNext(401, 403, 404);
+    const registry = new Registry();
+    const shipper = ship({ registry, retryMaxMs: 20 });
+    await shipper.idle();
+    expect(lines(loki)).toEqual([expect.stringMatching(/^event=ban ip=198\.51\.100\.30 /)]);
+    expect(await metric(registry, 'lokiban_audit_loki_failed_total{reason="unauthorized"}')).toBe(3);
+    expect(await metric(registry, 'lokiban_audit_loki_dropped_total')).toBe(0);
+  });
+
   it('gives up loudly on a 400: logged, counted, and the events after it still go out', async () => {
     const { loki, ship, ban, logs } = await setup();
     await ban('198.51.100.1');

@@ -194,6 +194,57 @@ describe('lokiban serve (the CLI process)', () => {
     expect(stdout).not.toContain(WEBHOOK_TOKEN);
   }, 60_000);
 
+  it('logs a warning when a scope-origin jail cannot name the host and bans on every host', async () => {
+    const port = await freePort();
+    const configFile = join(dir, 'origin.yaml');
+    const yaml = testConfigYaml({ store: `{ sqlite: "${join(dir, 'origin.db')}" }` });
+    writeFileSync(configFile, yaml.replace('defaults:\n', 'defaults:\n  scope: origin\n'));
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/cli/main.ts',
+        'serve',
+        '--config',
+        configFile,
+        '--listen',
+        `127.0.0.1:${port}`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    children.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr!.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    for (let i = 0; i < 250 && !stderr.includes('listening on'); i++) {
+      if (child.exitCode !== null) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // The alerts carry no host label: scope origin has nothing to match. Two deliveries, one warning.
+    expect(
+      (await post(`http://127.0.0.1:${port}`, alert('203.0.113.81', new Date().toISOString()))).status,
+    ).toBe(200);
+    expect(
+      (await post(`http://127.0.0.1:${port}`, alert('203.0.113.80', new Date().toISOString()))).status,
+    ).toBe(200);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const warnings = stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { level: number; msg: string; jail?: string; reason?: string })
+      .filter((line) => line.msg === 'scope origin fell back to every host');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ level: 40, jail: 'sshd', reason: 'the alert has no host label' });
+  }, 60_000);
+
   it('exits 1 with one clear line when the port is taken', async () => {
     const holder = createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));

@@ -92,7 +92,7 @@ export function createLokiShipper(options: LokiShipperOptions): LokiShipper {
   });
   const dropped = new Counter({
     name: 'lokiban_audit_loki_dropped_total',
-    help: 'Audit events given up after Loki rejected their push with a 4xx other than 429.',
+    help: 'Audit events given up after Loki rejected their push with a 4xx other than 401, 403, 404 or 429.',
     registers,
   });
   // Age of the oldest event not yet pushed; 0 when caught up. Set by the loop, so it also grows
@@ -214,7 +214,10 @@ export function createLokiShipper(options: LokiShipperOptions): LokiShipper {
         detail = (error as Error).message;
       }
       if (status !== undefined && status >= 200 && status < 300) return 'ok';
-      if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
+      // 401/403/404 mean lokiban's credentials, tenant or URL are wrong, not the events: keep them and
+      // retry, so fixing the configuration delivers the backlog. Other 4xx reject the events themselves.
+      const misconfigured = status === 401 || status === 403 || status === 404;
+      if (status !== undefined && status >= 400 && status < 500 && status !== 429 && !misconfigured) {
         failed.inc({ reason: 'rejected' });
         dropped.inc(values.length);
         logger.error(
@@ -223,7 +226,14 @@ export function createLokiShipper(options: LokiShipperOptions): LokiShipper {
         );
         return 'rejected';
       }
-      const reason = status === undefined ? 'network' : status === 429 ? 'too_many_requests' : 'server_error';
+      const reason =
+        status === undefined
+          ? 'network'
+          : status === 429
+            ? 'too_many_requests'
+            : misconfigured
+              ? 'unauthorized'
+              : 'server_error';
       failed.inc({ reason });
       const backoff = Math.min(retryMaxMs, retryMinMs * 2 ** Math.min(attempt, 20));
       const delay = Math.min(retryMaxMs, Math.max(retryAfterMs ?? 0, backoff * (0.5 + Math.random() / 2)));

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   banNetworkFor,
+  contains,
   formatNetwork,
   NetworkSet,
   neverBanReason,
@@ -13,6 +14,8 @@ describe('parseAddress', () => {
     expect(parseAddress('203.0.113.7')).toEqual({ family: 4, address: '203.0.113.7', prefix: 32 });
     expect(parseAddress('2001:DB8:0:0::1')).toEqual({ family: 6, address: '2001:db8::1', prefix: 128 });
     expect(parseAddress('::ffff:203.0.113.7')).toEqual({ family: 4, address: '203.0.113.7', prefix: 32 });
+    expect(parseAddress('0.0.0.0')).toEqual({ family: 4, address: '0.0.0.0', prefix: 32 });
+    expect(parseAddress('255.255.255.255')).toEqual({ family: 4, address: '255.255.255.255', prefix: 32 });
   });
 
   it.each([
@@ -24,6 +27,9 @@ describe('parseAddress', () => {
     '0x7f.1',
     '127.1',
     '01.02.03.04x',
+    '010.1.1.1',
+    '256.0.0.1',
+    '1.2.3.999',
     'fe80::1%eth0',
     '',
     `1.2.3.4${' '.repeat(100)}`,
@@ -76,6 +82,35 @@ describe('NetworkSet', () => {
 
   it('throws on entries that are not networks', () => {
     expect(() => NetworkSet.parse(['10.0.0.0/8', 'example.com'])).toThrow(/example.com/);
+  });
+
+  it('agrees with contains() in both directions at every prefix boundary', () => {
+    // Neighbouring networks that differ in one bit around byte boundaries, both families.
+    const texts: string[] = [];
+    for (const prefix of [7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 32]) {
+      texts.push(
+        `10.1.128.0/${prefix}`,
+        `10.1.129.1/${prefix}`,
+        `10.0.0.0/${prefix}`,
+        `11.1.128.0/${prefix}`,
+      );
+    }
+    for (const prefix of [31, 32, 33, 63, 64, 65, 127, 128]) {
+      texts.push(`2001:db8:8000::/${prefix}`, `2001:db8:8000:0:8000::1/${prefix}`, `2001:db9::/${prefix}`);
+    }
+    const networks = texts.map((text) => parseNetwork(text)!);
+    let overlaps = 0;
+    for (const a of networks) {
+      const single = new NetworkSet([a]);
+      for (const b of networks) {
+        const expected = contains(a, b) || contains(b, a);
+        if (expected) overlaps++;
+        expect(single.covers(b) !== undefined, `${formatNetwork(a)} vs ${formatNetwork(b)}`).toBe(expected);
+      }
+    }
+    // Both answers occur, so the comparison means something.
+    expect(overlaps).toBeGreaterThan(networks.length);
+    expect(overlaps).toBeLessThan(networks.length * networks.length);
   });
 });
 

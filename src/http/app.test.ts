@@ -190,6 +190,30 @@ describe('POST /api/v1/webhook', () => {
     expect(store.batches).toHaveLength(1);
   });
 
+  it('logs a delivery that changed something at info, a repeat of known alerts at debug', async () => {
+    const firing = JSON.stringify({
+      version: '4',
+      status: 'firing',
+      receiver: 'lokiban',
+      alerts: [
+        {
+          status: 'firing',
+          labels: { alertname: 'SshdBruteForce', ip: '203.0.113.50', jail: 'sshd' },
+          annotations: {},
+          startsAt: '2026-11-27T07:00:00Z',
+          endsAt: '0001-01-01T00:00:00Z',
+        },
+      ],
+    });
+    expect((await deliver(firing)).statusCode).toBe(200);
+    expect((await deliver(firing)).statusCode).toBe(200);
+    const processed = t.logs.lines
+      .map((line) => JSON.parse(line) as { level: number; msg: string; outcomes: Record<string, number> })
+      .filter((line) => line.msg === 'webhook processed');
+    expect(processed.map((line) => line.level)).toEqual([30, 20]);
+    expect(Object.keys(processed[1]!.outcomes)).toEqual(['duplicate']);
+  });
+
   it('never logs credentials or payload contents', async () => {
     await deliver(alertmanagerBody);
     await deliver(alertmanagerBody, bearer('guess-token-0123456789'));

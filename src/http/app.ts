@@ -24,7 +24,15 @@ import { webhookRoutes } from './webhook-route.js';
 /** The part of the Store the HTTP layer uses; the outbox belongs to the dispatcher. */
 export type AppStore = Pick<
   Store,
-  'ping' | 'recordBatch' | 'manualBan' | 'unban' | 'getBan' | 'listBans' | 'stats' | 'listAudit'
+  | 'ping'
+  | 'recordBatch'
+  | 'manualBan'
+  | 'unban'
+  | 'getBan'
+  | 'listBans'
+  | 'stats'
+  | 'activeBansPerJail'
+  | 'listAudit'
 >;
 
 export interface AppOptions {

@@ -2,7 +2,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { EnforcementStatus } from '../enforce/port.js';
 import type { Store } from '../store/port.js';
 
-type StatsSource = Pick<Store, 'stats'>;
+type StatsSource = Pick<Store, 'stats' | 'activeBansPerJail'>;
 
 export type WebhookOutcome = 'accepted' | 'unauthorized' | 'bad-request' | 'too-large' | 'error';
 
@@ -53,9 +53,12 @@ export function createMetrics(options: {
     registers: [registry],
     async collect() {
       const at = now();
-      const stats = await store.stats({ from: at, to: at, bucketMs: 3_600_000 }, at);
+      // One count per jail: the full stats would also join every active ban's targets, on each scrape.
+      const rows = store.activeBansPerJail
+        ? await store.activeBansPerJail(at)
+        : (await store.stats({ from: at, to: at, bucketMs: 3_600_000 }, at)).perJail;
       this.reset();
-      for (const row of stats.perJail) this.set({ jail: row.jail }, row.active);
+      for (const row of rows) this.set({ jail: row.jail }, row.active);
     },
   });
   if (enforcement) {

@@ -102,7 +102,13 @@ export const webhookRoutes: FastifyPluginAsync<{ context: AppContext }> = async 
       context.notify(changed);
       metrics.webhookRequests.inc({ outcome: 'accepted' });
       // Counts and the sender only: the payload itself is attacker-influenced and can be large.
-      request.log.info(
+      // Alertmanager repeats every firing group (repeat_interval): a delivery of nothing but duplicates
+      // changed nothing and is logged at debug, so the info log shows what the responder did.
+      const level =
+        outcomes.every((outcome) => outcome.outcome === 'duplicate') && outcomes.length > 0
+          ? 'debug'
+          : 'info';
+      request.log[level](
         { source, auth: auth.method, received: payload.alerts.length, outcomes: counts },
         'webhook processed',
       );

@@ -107,7 +107,9 @@ export interface Store {
   ping(): Promise<void>;
 
   /**
-   * Records a webhook batch in ONE transaction and returns one outcome per item, in index order.
+   * Records a webhook batch atomically (all of it or nothing; a store may share one transaction among
+   * concurrent batches as long as each commits or fails alone) and returns one outcome per item, in
+   * index order. It resolves only once the batch is durable.
    * Offence identity is (fingerprint, startsAt): a repeat is `duplicate` and changes nothing, also when
    * two deliveries race. Throws if nothing could be made durable (the caller answers 5xx).
    */
@@ -120,6 +122,11 @@ export interface Store {
   listBans(query: BanQuery, now: number): Promise<Ban[]>;
   stats(query: StatsQuery, now: number): Promise<Stats>;
   listAudit(query: { ip?: string; limit?: number; after?: number }): Promise<AuditEvent[]>;
+  /**
+   * Optional: the bans in force per jail, as `stats().perJail[].active` reports them, without the rest
+   * of `stats`. The metrics gauge runs it on every scrape; a store without it is read through `stats`.
+   */
+  activeBansPerJail?(now: number): Promise<Array<{ jail: string; active: number }>>;
 
   // Outbox, drained by the dispatcher (enforce/).
   /** Hosts with pending work whose next attempt is due. */

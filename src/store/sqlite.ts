@@ -79,6 +79,10 @@ const TOP_LIMIT = 10;
 const MAX_ERROR_LENGTH = 2000;
 // A webhook waits at most this long for another process holding the write lock.
 const BUSY_TIMEOUT_MS = 5000;
+// One group commit holds at most this many alerts (more only if a single batch is larger): it bounds
+// how long one transaction blocks the event loop, while 16 concurrent single-alert deliveries or two
+// 1,000-alert groups still share an fsync.
+const MAX_GROUP_ALERTS = 2000;
 
 type Statements = ReturnType<typeof prepare>;
 
@@ -285,6 +289,13 @@ function prepare(db: Database.Database) {
     ),
     releaseLease: db.prepare<[string, string]>('DELETE FROM leases WHERE name = ? AND owner = ?'),
     ping: db.prepare('SELECT 1'),
+    // Group commit (see SqliteStore.flush): one IMMEDIATE transaction, one savepoint per batch.
+    begin: db.prepare('BEGIN IMMEDIATE'),
+    commit: db.prepare('COMMIT'),
+    rollback: db.prepare('ROLLBACK'),
+    savepoint: db.prepare('SAVEPOINT batch'),
+    release: db.prepare('RELEASE batch'),
+    rollbackTo: db.prepare('ROLLBACK TO batch'),
   };
 }
 
@@ -318,6 +329,16 @@ function toBan(row: BanRow, targets: TargetRow[]): Ban {
   };
 }
 
+/** A recordBatch call waiting for the next group commit. */
+interface QueuedBatch {
+  items: BatchItem[];
+  policy: DecisionPolicy;
+  source: Source;
+  now: number;
+  resolve(outcomes: AlertOutcome[]): void;
+  reject(error: unknown): void;
+}
+
 /** What one decision wrote, for the outcome and the audit trail. */
 interface Applied {
   outcome: 'banned' | 'extended' | 'unchanged';
@@ -332,12 +353,19 @@ interface Applied {
  * duplicate check, the decision and its writes see one consistent history even when two processes
  * share the file. `synchronous=FULL` makes each commit fsync the WAL: a 2xx answer must survive a
  * power cut, not only a process crash (NORMAL in WAL mode may lose the last commits on power loss).
+ *
+ * Group commit: the fsync is the cost of a webhook, so the recordBatch calls that arrive before the
+ * event loop's next check phase share one transaction and one COMMIT. Each batch runs in its own
+ * savepoint: a batch that throws is rolled back alone and only its promise rejects; every promise
+ * settles only after the COMMIT returned, so a resolved batch is on disk exactly as before.
  */
 export class SqliteStore implements Store {
   private db: Database.Database | undefined;
   private statements: Statements | undefined;
   // listBans combines up to seven optional filters: prepare each combination once.
   private readonly listStatements = new Map<string, Database.Statement<[Record<string, unknown>], BanRow>>();
+  private queue: QueuedBatch[] = [];
+  private flushScheduled = false;
 
   constructor(private readonly path: string) {}
 
@@ -360,6 +388,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.flush();
     const db = this.db;
     this.db = undefined;
     this.statements = undefined;
@@ -386,12 +415,134 @@ export class SqliteStore implements Store {
   }
 
   async recordBatch(items: BatchItem[], policy: DecisionPolicy, source: Source): Promise<AlertOutcome[]> {
-    const db = this.open();
+    this.open();
     const now = policy.now();
-    const run = db.transaction(() =>
-      [...items].sort((a, b) => a.index - b.index).map((item) => this.recordItem(item, policy, source, now)),
-    );
-    return run.immediate();
+    const sorted = [...items].sort((a, b) => a.index - b.index);
+    const known = this.knownOutcomes(sorted, policy);
+    if (known) return known;
+    return new Promise<AlertOutcome[]>((resolve, reject) => {
+      this.queue.push({ items: sorted, policy, source, now, resolve, reject });
+      this.scheduleGroup();
+    });
+  }
+
+  private scheduleGroup(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // setImmediate runs after the poll phase: every request read in this turn joins the group.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.commitGroup(this.takeGroup());
+      // A backlog beyond one group waits for the next turn, so requests and timers are served between.
+      if (this.queue.length > 0) this.scheduleGroup();
+    });
+  }
+
+  /** The oldest queued batches, up to MAX_GROUP_ALERTS alerts (at least one batch, whatever its size). */
+  private takeGroup(): QueuedBatch[] {
+    let take = 0;
+    let alerts = 0;
+    while (take < this.queue.length) {
+      alerts += this.queue[take]!.items.length;
+      if (take > 0 && alerts > MAX_GROUP_ALERTS) break;
+      take++;
+    }
+    return this.queue.splice(0, take);
+  }
+
+  /** Commits every queued batch now, in the order the calls were made. */
+  private flush(): void {
+    while (this.queue.length > 0) this.commitGroup(this.takeGroup());
+  }
+
+  /**
+   * The outcomes of a batch that needs no write: every alert is a repeat of an offence already
+   * committed, or names a jail that is not active (never recorded). A read outside the write
+   * transaction is enough for that answer, because a committed offence row is never changed back:
+   * the batch is answered as of this read. Anything else (a new offence, a resolved alert) returns
+   * undefined and goes through the write transaction, which decides again from scratch.
+   */
+  private knownOutcomes(items: BatchItem[], policy: DecisionPolicy): AlertOutcome[] | undefined {
+    const s = this.s();
+    const outcomes: AlertOutcome[] = [];
+    for (const item of items) {
+      if (item.kind === 'skip') {
+        outcomes.push(item.outcome);
+        continue;
+      }
+      if (item.kind === 'resolved') return undefined;
+      const { base, verdict } = this.screen(item, policy);
+      if (!verdict.allowed && JAIL_NOT_ACTIVE.has(verdict.outcome)) {
+        outcomes.push({ ...base, outcome: verdict.outcome, reason: verdict.reason });
+        continue;
+      }
+      const existing = s.offenceByKey.get(item.offence.fingerprint, item.offence.startsAt);
+      if (!existing) return undefined;
+      outcomes.push({
+        ...base,
+        outcome: 'duplicate',
+        ...(existing.ban_id ? { banId: existing.ban_id } : {}),
+      });
+    }
+    return outcomes;
+  }
+
+  /** The guard's verdict on an offence and the fields every outcome of it carries. */
+  private screen(item: Extract<BatchItem, { kind: 'offence' }>, policy: DecisionPolicy) {
+    const { offence } = item;
+    const verdict = checkGuard(offence.reportedIp, offence.jail, policy, offence.ip);
+    const ip = verdict.allowed ? formatNetwork(verdict.network) : offence.ip;
+    const base = { index: item.index, fingerprint: offence.fingerprint, ip, jail: offence.jail };
+    return { verdict, ip, base };
+  }
+
+  /**
+   * Commits a group of batches in one transaction. Synchronous, like all of better-sqlite3: nothing
+   * else in this process touches the database meanwhile. Other writes and reads flush the queue
+   * first, so the store keeps the order in which its methods were called.
+   */
+  private commitGroup(group: QueuedBatch[]): void {
+    if (group.length === 0) return;
+    let s: Statements;
+    let db: Database.Database;
+    try {
+      db = this.open();
+      s = this.s();
+      s.begin.run();
+    } catch (error) {
+      for (const entry of group) entry.reject(error);
+      return;
+    }
+    const settled: Array<{ outcomes: AlertOutcome[] } | { error: unknown }> = [];
+    try {
+      for (const entry of group) {
+        s.savepoint.run();
+        try {
+          const outcomes = entry.items.map((item) =>
+            this.recordItem(item, entry.policy, entry.source, entry.now),
+          );
+          s.release.run();
+          settled.push({ outcomes });
+        } catch (error) {
+          // Some errors (disk full, I/O) make SQLite roll back the whole transaction: then nothing of
+          // the group is left to commit, and every batch must fail.
+          if (!db.inTransaction) throw error;
+          s.rollbackTo.run();
+          s.release.run();
+          settled.push({ error });
+        }
+      }
+      s.commit.run();
+    } catch (error) {
+      if (db.inTransaction) s.rollback.run();
+      for (const entry of group) entry.reject(error);
+      return;
+    }
+    group.forEach((entry, i) => {
+      const result = settled[i]!;
+      if ('outcomes' in result) entry.resolve(result.outcomes);
+      else entry.reject(result.error);
+    });
   }
 
   private recordItem(item: BatchItem, policy: DecisionPolicy, source: Source, now: number): AlertOutcome {
@@ -431,9 +582,7 @@ export class SqliteStore implements Store {
     }
 
     const { offence } = item;
-    const verdict = checkGuard(offence.reportedIp, offence.jail, policy, offence.ip);
-    const ip = verdict.allowed ? formatNetwork(verdict.network) : offence.ip;
-    const base = { index: item.index, fingerprint: offence.fingerprint, ip, jail: offence.jail };
+    const { verdict, ip, base } = this.screen(item, policy);
     if (!verdict.allowed && JAIL_NOT_ACTIVE.has(verdict.outcome)) {
       // Not recorded: once the operator adds or enables the jail, the next repeat notification of
       // this very alert must be decided, not answered `duplicate`.
@@ -617,6 +766,7 @@ export class SqliteStore implements Store {
   }
 
   async manualBan(request: ManualBanRequest, policy: DecisionPolicy): Promise<Ban> {
+    this.flush();
     const db = this.open();
     const now = policy.now();
     const run = db.transaction(() => {
@@ -644,6 +794,7 @@ export class SqliteStore implements Store {
     ip: string,
     opts: { jail?: string; actor: string; reason?: string; now: number },
   ): Promise<Ban[]> {
+    this.flush();
     const db = this.open();
     const s = this.s();
     const candidates = lookupCandidates(ip);
@@ -674,10 +825,12 @@ export class SqliteStore implements Store {
   }
 
   async getBan(id: number): Promise<Ban | undefined> {
+    this.flush();
     return this.loadBan(id);
   }
 
   async listBans(query: BanQuery, now: number): Promise<Ban[]> {
+    this.flush();
     const db = this.open();
     const s = this.s();
     const where: string[] = [];
@@ -730,6 +883,7 @@ export class SqliteStore implements Store {
   }
 
   async stats(query: StatsQuery, now: number): Promise<Stats> {
+    this.flush();
     const s = this.s();
     const window = { from: query.from, to: query.to };
     const bucket = Math.max(1, Math.trunc(query.bucketMs));
@@ -760,7 +914,13 @@ export class SqliteStore implements Store {
     };
   }
 
+  async activeBansPerJail(now: number): Promise<Array<{ jail: string; active: number }>> {
+    this.flush();
+    return this.s().perJailActive.all({ now });
+  }
+
   async listAudit(query: { ip?: string; limit?: number; after?: number }): Promise<AuditEvent[]> {
+    this.flush();
     const s = this.s();
     const limit = Math.min(Math.max(1, Math.trunc(query.limit ?? DEFAULT_LIST_LIMIT)), MAX_LIST_LIMIT);
     const ip = query.ip ?? null;
@@ -781,12 +941,14 @@ export class SqliteStore implements Store {
   }
 
   async pendingHosts(now: number): Promise<string[]> {
+    this.flush();
     return this.s()
       .pendingHosts.all(now)
       .map((row) => row.host);
   }
 
   async claimPending(host: string, limit: number, now: number): Promise<OutboxItem[]> {
+    this.flush();
     const db = this.open();
     const s = this.s();
     const run = db.transaction(() => {
@@ -820,6 +982,7 @@ export class SqliteStore implements Store {
     items: ReadonlyArray<Pick<OutboxItem, 'targetId' | 'version'>>,
     now: number,
   ): Promise<void> {
+    this.flush();
     const db = this.open();
     const s = this.s();
     db.transaction(() => {
@@ -832,6 +995,7 @@ export class SqliteStore implements Store {
     error: string,
     nextAttemptAt: number,
   ): Promise<void> {
+    this.flush();
     const db = this.open();
     const s = this.s();
     const message = error.length > MAX_ERROR_LENGTH ? `${error.slice(0, MAX_ERROR_LENGTH)}…` : error;
@@ -846,6 +1010,7 @@ export class SqliteStore implements Store {
     host: string,
     now: number,
   ): Promise<Array<{ ip: string; jail: string; expiresAt: number | null }>> {
+    this.flush();
     // One element per address: the longest of the address's bans on this host wins.
     const byIp = new Map<string, { ip: string; jail: string; expiresAt: number | null }>();
     for (const row of this.s().desiredForHost.all({ host, now })) {
@@ -859,10 +1024,12 @@ export class SqliteStore implements Store {
   }
 
   async acquireLease(name: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
+    this.flush();
     return this.s().acquireLease.run({ name, owner, until: now + ttlMs, now }).changes > 0;
   }
 
   async releaseLease(name: string, owner: string): Promise<void> {
+    this.flush();
     this.s().releaseLease.run(name, owner);
   }
 }
