@@ -132,6 +132,27 @@ describe.skipIf(!baseUrl)('PostgresStore specifics', () => {
     expect(bans[0]!.hosts.map((h) => h.host)).toEqual([...HOSTS]);
   });
 
+  it('counts the bans in force per jail for the metrics gauge, as stats() does', async () => {
+    const store = await open();
+    await store.recordBatch(
+      ['198.18.6.1', '198.18.6.2'].map((ip, index) => ({
+        kind: 'offence' as const,
+        index,
+        offence: offence(ip, NOW - 1000, 'gauge'),
+      })),
+      haPolicy(NOW),
+      'alertmanager',
+    );
+    await store.unban('198.18.6.2', { actor: 'test', now: NOW + 1 });
+    expect(await store.activeBansPerJail(NOW + 1)).toEqual([{ jail: 'sshd', active: 1 }]);
+    const stats = await store.stats({ from: NOW - 1000, to: NOW + 1000, bucketMs: 1000 }, NOW + 1);
+    expect(stats.perJail.map(({ jail, active }) => ({ jail, active }))).toEqual([
+      { jail: 'sshd', active: 1 },
+    ]);
+    // Expired bans no longer count.
+    expect(await store.activeBansPerJail(NOW + 700_000)).toEqual([]);
+  });
+
   it('records a batch in one transaction: a failing item leaves nothing behind', async () => {
     const store = await open();
     const good = offence('198.18.4.1', NOW - 1000, 'atomic');

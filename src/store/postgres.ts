@@ -758,6 +758,16 @@ export class PostgresStore implements Store {
     });
   }
 
+  async activeBansPerJail(now: number): Promise<Array<{ jail: string; active: number }>> {
+    const { rows } = await this.read('active bans per jail', (db) =>
+      db.query<{ jail: string; active: number }>(
+        `SELECT b.jail, count(*)::int AS active FROM bans b WHERE ${active('$1')} GROUP BY b.jail ORDER BY b.jail`,
+        [now],
+      ),
+    );
+    return rows;
+  }
+
   async listAudit(query: { ip?: string; limit?: number; after?: number }): Promise<AuditEvent[]> {
     const limit = clampLimit(query.limit);
     const ip = query.ip ?? null;
