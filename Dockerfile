@@ -17,7 +17,7 @@ COPY grafana-plugin/package.json grafana-plugin/
 RUN npm ci --workspaces=false --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src src
-RUN npm run build
+RUN npm run build:responder
 # Production dependencies only, compiled against the same base image as the final stage.
 RUN rm -rf node_modules && npm ci --omit=dev --workspaces=false --no-audit --no-fund
 
