@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { loadConfigOrExit } from './config-commands.js';
 import { CliError, type CliIo, EXIT_CONFIG } from './io.js';
@@ -27,14 +28,17 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       const config = loadConfigOrExit(options.config, io.env);
       const listen = options.listen ?? io.env.LOKIBAN_LISTEN;
       // Loaded on demand: API commands should not pay for fastify, the store driver and prom-client.
-      const { startServer } = await import('../server.js');
+      const { parseListen, startServer } = await import('../server.js');
       const { createEnforcement } = await import('../enforce/index.js');
+      // The lease owner names this responder: stable across its restarts (it takes its hosts back at
+      // once), distinct from another replica on the same machine (which must not share its leases).
+      const owner = `lokiban@${hostname()}:${parseListen(listen ?? config.server.listen).port}`;
       let server: Awaited<ReturnType<typeof startServer>>;
       try {
         server = await startServer(config, {
           handleSignals: true,
           // The dispatcher and reconciler run in the responder: bans reach the hosts without another process.
-          enforcement: ({ store, logger }) => createEnforcement(config, store, logger),
+          enforcement: ({ store, logger }) => createEnforcement(config, store, logger, { owner }),
           ...(listen ? { listen } : {}),
         });
       } catch (error) {

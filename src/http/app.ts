@@ -13,6 +13,7 @@ import {
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/load.js';
 import type { EnforcementStatus } from '../enforce/port.js';
+import { StoreUnavailableError } from '../store/errors.js';
 import { BanRefusedError, type DecisionPolicy, type Store } from '../store/port.js';
 import { apiRoutes } from './api-routes.js';
 import { errorBody, HttpError } from './errors.js';
@@ -122,6 +123,14 @@ export const lokibanApp: FastifyPluginAsync<AppOptions> = async (fastify, option
         metrics.webhookRequests.inc({ outcome: status === 413 ? 'too-large' : 'bad-request' });
       }
       return reply.status(status).send(errorBody(status, error.message));
+    }
+    if (error instanceof StoreUnavailableError) {
+      // The database is away and nothing was recorded: 503 tells Alertmanager and Grafana to deliver
+      // again, and a load balancer to prefer another replica.
+      request.log.warn({ err: error }, 'store unavailable');
+      if (request.routeOptions.url === '/api/v1/webhook')
+        metrics.webhookRequests.inc({ outcome: 'unavailable' });
+      return reply.status(503).send(errorBody(503, 'store unavailable, retry later'));
     }
     request.log.error({ err: error }, 'request failed');
     if (request.routeOptions.url === '/api/v1/webhook') metrics.webhookRequests.inc({ outcome: 'error' });

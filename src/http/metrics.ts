@@ -28,7 +28,7 @@ export function createMetrics(options: {
   collectDefaultMetrics({ register: registry, prefix: 'lokiban_' });
   const webhookRequests = new Counter({
     name: 'lokiban_webhook_requests_total',
-    help: 'Webhook deliveries by outcome (accepted, unauthorized, bad-request, too-large, error).',
+    help: 'Webhook deliveries by outcome (accepted, unauthorized, bad-request, too-large, unavailable, error).',
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
