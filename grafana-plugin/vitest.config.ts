@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { testReporters } from '../scripts/test-reporters.js';
 
 export default defineConfig({
   // Classic JSX runtime, as in the built plugin (see scripts/build.ts).
@@ -13,5 +14,6 @@ export default defineConfig({
     server: { deps: { inline: [/@grafana\//] } },
     testTimeout: 30_000,
     hookTimeout: 180_000,
+    reporters: testReporters('grafana-plugin'),
   },
 });

@@ -34,4 +34,6 @@ npm ci --no-audit --no-fund
 npm run build
 npm run lint
 npm run typecheck
-npm test
+report_dir=$(mktemp -d)
+LOKIBAN_TEST_REPORT_DIR="$report_dir" npm test
+node scripts/check-test-reports.mjs "$report_dir"

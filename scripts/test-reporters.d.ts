@@ -1,0 +1,1 @@
+export function testReporters(project: string): Array<string | [string, { outputFile: string }]>;

@@ -1,0 +1,8 @@
+// With LOKIBAN_TEST_REPORT_DIR set (scripts/test-all.sh sets it), each vitest project also writes a
+// JSON report there, which scripts/check-test-reports.mjs reads to refuse silently skipped tests.
+/** @param {string} project */
+export function testReporters(project) {
+  const dir = process.env.LOKIBAN_TEST_REPORT_DIR;
+  if (!dir) return ['default'];
+  return ['default', ['json', { outputFile: `${dir}/${project}.json` }]];
+}
