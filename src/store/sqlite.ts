@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { type ActiveBan, decide, historyWindow } from '../domain/decide.js';
 import { checkGuard } from '../domain/guard.js';
 import { formatNetwork } from '../domain/ip.js';
-import type { AlertOutcome, Ban, BanTargetState, Source, TargetState } from '../domain/types.js';
+import type { AlertOutcome, Ban, Source } from '../domain/types.js';
 import { MIGRATIONS } from './migrations.js';
 import {
   type AuditEvent,
@@ -18,65 +18,24 @@ import {
   type StatsQuery,
   type Store,
 } from './port.js';
-import { lookupCandidates, prefixKey, untilText } from './shared.js';
+import {
+  type AuditRow,
+  type BanRow,
+  type ClaimRow,
+  clampLimit,
+  JAIL_NOT_ACTIVE,
+  longestPerIp,
+  lookupCandidates,
+  mergeCounts,
+  shapeStats,
+  type TargetRow,
+  toAuditEvent,
+  toBan,
+  toOutboxItem,
+  truncateError,
+  untilText,
+} from './shared.js';
 
-interface BanRow {
-  id: number;
-  ip: string;
-  jail: string;
-  level: number;
-  created_at: number;
-  updated_at: number;
-  expires_at: number | null;
-  lifted_at: number | null;
-  lifted_by: string | null;
-  offences: number;
-  source: Source;
-  summary: string | null;
-  sample: string | null;
-}
-
-interface TargetRow {
-  ban_id: number;
-  host: string;
-  desired: 'present' | 'absent';
-  state: TargetState;
-  attempts: number;
-  last_error: string | null;
-  applied_at: number | null;
-}
-
-interface AuditRow {
-  id: number;
-  at: number;
-  kind: string;
-  actor: string;
-  ip: string | null;
-  jail: string | null;
-  ban_id: number | null;
-  detail: string;
-}
-
-interface ClaimRow {
-  id: number;
-  ban_id: number;
-  host: string;
-  ip: string;
-  jail: string;
-  desired: 'present' | 'absent';
-  version: number;
-  attempts: number;
-  active_count: number;
-  permanent_count: number;
-  max_expires: number | null;
-}
-
-const JAIL_NOT_ACTIVE: ReadonlySet<string> = new Set(['ignored-unknown-jail', 'ignored-jail-disabled']);
-const DEFAULT_LIST_LIMIT = 1000;
-const MAX_LIST_LIMIT = 100_000;
-const TOP_LIMIT = 10;
-// last_error comes from SSH/firewall output; keep rows small.
-const MAX_ERROR_LENGTH = 2000;
 // A webhook waits at most this long for another process holding the write lock.
 const BUSY_TIMEOUT_MS = 5000;
 // One group commit holds at most this many alerts (more only if a single batch is larger): it bounds
@@ -213,10 +172,10 @@ function prepare(db: Database.Database) {
       `INSERT INTO audit_events (at, kind, actor, ip, jail, ban_id, detail)
        VALUES (@at, @kind, @actor, @ip, @jail, @banId, @detail)`,
     ),
-    listAuditAfter: db.prepare<[{ ip: string | null; after: number; limit: number }], AuditRow>(
+    listAuditAfter: db.prepare<[{ ip: string | null; after: number; limit: number }], AuditRow<string>>(
       `SELECT * FROM audit_events WHERE id > @after AND (@ip IS NULL OR ip = @ip) ORDER BY id LIMIT @limit`,
     ),
-    listAuditLatest: db.prepare<[{ ip: string | null; limit: number }], AuditRow>(
+    listAuditLatest: db.prepare<[{ ip: string | null; limit: number }], AuditRow<string>>(
       `SELECT * FROM audit_events WHERE (@ip IS NULL OR ip = @ip) ORDER BY id DESC LIMIT @limit`,
     ),
     pendingHosts: db.prepare<[number], { host: string }>(
@@ -296,36 +255,6 @@ function prepare(db: Database.Database) {
     savepoint: db.prepare('SAVEPOINT batch'),
     release: db.prepare('RELEASE batch'),
     rollbackTo: db.prepare('ROLLBACK TO batch'),
-  };
-}
-
-function toTarget(row: TargetRow): BanTargetState {
-  return {
-    host: row.host,
-    desired: row.desired,
-    state: row.state,
-    attempts: row.attempts,
-    lastError: row.last_error,
-    appliedAt: row.applied_at,
-  };
-}
-
-function toBan(row: BanRow, targets: TargetRow[]): Ban {
-  return {
-    id: row.id,
-    ip: row.ip,
-    jail: row.jail,
-    level: row.level,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    expiresAt: row.expires_at,
-    liftedAt: row.lifted_at,
-    liftedBy: row.lifted_by,
-    offences: row.offences,
-    source: row.source,
-    summary: row.summary,
-    sample: row.sample,
-    hosts: targets.map(toTarget),
   };
 }
 
@@ -859,7 +788,7 @@ export class SqliteStore implements Store {
       where.push('b.created_at < @to');
       params.to = query.to;
     }
-    params.limit = Math.min(Math.max(1, Math.trunc(query.limit ?? DEFAULT_LIST_LIMIT)), MAX_LIST_LIMIT);
+    params.limit = clampLimit(query.limit);
     // The filters are fixed SQL fragments; only values travel as parameters.
     const sql = `SELECT b.* FROM bans b ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
                  ORDER BY b.created_at DESC, b.id DESC LIMIT @limit`;
@@ -887,31 +816,12 @@ export class SqliteStore implements Store {
     const s = this.s();
     const window = { from: query.from, to: query.to };
     const bucket = Math.max(1, Math.trunc(query.bucketMs));
-    const perIp = s.bansPerIp.all(window);
-    const topIps = [...perIp]
-      .sort((a, b) => b.bans - a.bans || b.last - a.last || a.ip.localeCompare(b.ip))
-      .slice(0, TOP_LIMIT)
-      .map((row) => ({ ip: row.ip, bans: row.bans, lastBanAt: row.last }));
-    const prefixes = new Map<string, number>();
-    for (const row of perIp) {
-      const key = prefixKey(row.ip);
-      prefixes.set(key, (prefixes.get(key) ?? 0) + row.bans);
-    }
-    const topPrefixes = [...prefixes]
-      .map(([prefix, bans]) => ({ prefix, bans }))
-      .sort((a, b) => b.bans - a.bans || a.prefix.localeCompare(b.prefix))
-      .slice(0, TOP_LIMIT);
-    return {
+    return shapeStats({
       series: s.series.all({ ...window, bucket }),
-      topIps,
-      topPrefixes,
-      perJail: mergeCounts(s.perJailWindow.all(window), s.perJailActive.all({ now }), (row) => row.jail).map(
-        ([jail, bans, active]) => ({ jail, bans, active }),
-      ),
-      perHost: mergeCounts(s.perHostWindow.all(window), s.perHostActive.all({ now }), (row) => row.host).map(
-        ([host, bans, active]) => ({ host, bans, active }),
-      ),
-    };
+      perIp: s.bansPerIp.all(window),
+      perJail: mergeCounts(s.perJailWindow.all(window), s.perJailActive.all({ now }), (row) => row.jail),
+      perHost: mergeCounts(s.perHostWindow.all(window), s.perHostActive.all({ now }), (row) => row.host),
+    });
   }
 
   async activeBansPerJail(now: number): Promise<Array<{ jail: string; active: number }>> {
@@ -922,22 +832,13 @@ export class SqliteStore implements Store {
   async listAudit(query: { ip?: string; limit?: number; after?: number }): Promise<AuditEvent[]> {
     this.flush();
     const s = this.s();
-    const limit = Math.min(Math.max(1, Math.trunc(query.limit ?? DEFAULT_LIST_LIMIT)), MAX_LIST_LIMIT);
+    const limit = clampLimit(query.limit);
     const ip = query.ip ?? null;
     const rows =
       query.after === undefined
         ? s.listAuditLatest.all({ ip, limit })
         : s.listAuditAfter.all({ ip, after: query.after, limit });
-    return rows.map((row) => ({
-      id: row.id,
-      at: row.at,
-      kind: row.kind,
-      actor: row.actor,
-      ip: row.ip,
-      jail: row.jail,
-      banId: row.ban_id,
-      detail: JSON.parse(row.detail) as Record<string, unknown>,
-    }));
+    return rows.map((row) => toAuditEvent(row, JSON.parse(row.detail) as Record<string, unknown>));
   }
 
   async pendingHosts(now: number): Promise<string[]> {
@@ -954,24 +855,9 @@ export class SqliteStore implements Store {
     const run = db.transaction(() => {
       const items: OutboxItem[] = [];
       for (const row of s.claim.all({ host, now, limit: Math.max(1, Math.trunc(limit)) })) {
-        if (row.active_count === 0 && row.desired === 'present') {
-          // The ban ran out before it reached the host: nothing to add, and nothing to remove
-          // because an element that was applied earlier carries its own timeout.
-          s.settleExpired.run({ id: row.id, version: row.version });
-          continue;
-        }
-        const present = row.active_count > 0;
-        items.push({
-          targetId: row.id,
-          banId: row.ban_id,
-          host: row.host,
-          ip: row.ip,
-          jail: row.jail,
-          desired: present ? 'present' : 'absent',
-          expiresAt: present && row.permanent_count === 0 ? row.max_expires : null,
-          version: row.version,
-          attempts: row.attempts,
-        });
+        const item = toOutboxItem(row);
+        if (item) items.push(item);
+        else s.settleExpired.run({ id: row.id, version: row.version });
       }
       return items;
     });
@@ -998,7 +884,7 @@ export class SqliteStore implements Store {
     this.flush();
     const db = this.open();
     const s = this.s();
-    const message = error.length > MAX_ERROR_LENGTH ? `${error.slice(0, MAX_ERROR_LENGTH)}…` : error;
+    const message = truncateError(error);
     db.transaction(() => {
       for (const item of items) {
         s.markFailed.run({ id: item.targetId, version: item.version, error: message, next: nextAttemptAt });
@@ -1011,16 +897,11 @@ export class SqliteStore implements Store {
     now: number,
   ): Promise<Array<{ ip: string; jail: string; expiresAt: number | null }>> {
     this.flush();
-    // One element per address: the longest of the address's bans on this host wins.
-    const byIp = new Map<string, { ip: string; jail: string; expiresAt: number | null }>();
-    for (const row of this.s().desiredForHost.all({ host, now })) {
-      const seen = byIp.get(row.ip);
-      const expiresAt = row.permanent ? null : row.expires_at;
-      if (!seen || (seen.expiresAt !== null && (expiresAt === null || expiresAt > seen.expiresAt))) {
-        byIp.set(row.ip, { ip: row.ip, jail: row.jail, expiresAt });
-      }
-    }
-    return [...byIp.values()];
+    return longestPerIp(
+      this.s()
+        .desiredForHost.all({ host, now })
+        .map((row) => ({ ip: row.ip, jail: row.jail, expiresAt: row.permanent ? null : row.expires_at })),
+    );
   }
 
   async acquireLease(name: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
@@ -1032,21 +913,6 @@ export class SqliteStore implements Store {
     this.flush();
     this.s().releaseLease.run(name, owner);
   }
-}
-
-function mergeCounts<A extends { bans: number }, B extends { active: number }>(
-  window: A[],
-  active: B[],
-  key: (row: A | B) => string,
-): Array<[string, number, number]> {
-  const merged = new Map<string, [string, number, number]>();
-  for (const row of window) merged.set(key(row), [key(row), row.bans, 0]);
-  for (const row of active) {
-    const entry = merged.get(key(row)) ?? [key(row), 0, 0];
-    entry[2] = row.active;
-    merged.set(key(row), entry);
-  }
-  return [...merged.values()].sort((a, b) => b[1] - a[1] || b[2] - a[2] || a[0].localeCompare(b[0]));
 }
 
 /** Applies every migration newer than the database, each in its own IMMEDIATE transaction. */
