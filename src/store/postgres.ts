@@ -20,21 +20,29 @@ import {
 import { createPool, isRetryable, toStoreError } from './postgres-connection.js';
 import { migrate } from './postgres-schema.js';
 import {
+  type AuditExtra,
   type AuditRow,
   type BanRow,
+  banDetail,
   type ClaimRow,
   clampLimit,
+  decidedOutcome,
+  extendDetail,
+  ignoredDetail,
   JAIL_NOT_ACTIVE,
   longestPerIp,
   lookupCandidates,
+  manualDetail,
   mergeCounts,
+  offenceDetail,
+  resolvedRecord,
   shapeStats,
   type TargetRow,
   toAuditEvent,
   toBan,
   toOutboxItem,
   truncateError,
-  untilText,
+  unbanDetail,
 } from './shared.js';
 
 /**
@@ -210,7 +218,7 @@ export class PostgresStore implements Store {
     actor: string,
     ip: string | null,
     jail: string | null,
-    extra: { banId?: number | null; detail: Record<string, unknown> },
+    extra: AuditExtra,
   ): Promise<void> {
     await db.query(
       `INSERT INTO audit_events (at, kind, actor, ip, jail, ban_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
@@ -274,33 +282,9 @@ export class PostgresStore implements Store {
           ])
         ).rowCount ?? 0) > 0
       : true;
-    if (changed) {
-      await this.audit(
-        client,
-        now,
-        'resolved',
-        source,
-        item.ip ?? existing?.ip ?? null,
-        item.jail ?? existing?.jail ?? null,
-        {
-          banId: existing?.ban_id ?? null,
-          detail: {
-            fingerprint: item.fingerprint,
-            startsAt: item.startsAt,
-            endsAt: item.endsAt,
-            known: !!existing,
-          },
-        },
-      );
-    }
-    return {
-      index: item.index,
-      outcome: 'resolved-recorded',
-      fingerprint: item.fingerprint,
-      ...(item.ip ? { ip: item.ip } : {}),
-      ...(item.jail ? { jail: item.jail } : {}),
-      ...(existing?.ban_id ? { banId: existing.ban_id } : {}),
-    };
+    const { audit, outcome } = resolvedRecord(item, existing);
+    if (changed) await this.audit(client, now, 'resolved', source, audit.ip, audit.jail, audit.extra);
+    return outcome;
   }
 
   /**
@@ -359,7 +343,7 @@ export class PostgresStore implements Store {
     if (!verdict.allowed) {
       await settle(verdict.outcome, null);
       await this.audit(client, now, 'ignored', source, ip, offence.jail, {
-        detail: { outcome: verdict.outcome, reason: verdict.reason, fingerprint: offence.fingerprint },
+        detail: ignoredDetail(verdict, offence),
       });
       return { ...base, outcome: verdict.outcome, reason: verdict.reason };
     }
@@ -373,16 +357,10 @@ export class PostgresStore implements Store {
       summary: offence.summary ?? null,
       sample: offence.sample ?? null,
       actor: source,
-      detail: { fingerprint: offence.fingerprint, originHost: offence.originHost ?? null },
+      detail: offenceDetail(offence),
     });
     await settle(applied.outcome, applied.banId);
-    return {
-      ...base,
-      outcome: applied.outcome,
-      banId: applied.banId,
-      level: applied.level,
-      until: untilText(applied.expiresAt),
-    };
+    return decidedOutcome(base, applied);
   }
 
   /** Reads the history of `ip` (the caller holds its decision lock), decides, and writes the result. */
@@ -455,12 +433,7 @@ export class PostgresStore implements Store {
       await this.insertTargets(client, banId, decision.targets, now);
       await this.audit(client, now, 'ban', args.actor, ip, jail.name, {
         banId,
-        detail: {
-          level: decision.level,
-          expiresAt: decision.expiresAt,
-          hosts: decision.targets,
-          ...args.detail,
-        },
+        detail: banDetail(decision, args.detail),
       });
       return { outcome: 'banned', banId, level: decision.level, expiresAt: decision.expiresAt };
     }
@@ -491,13 +464,7 @@ export class PostgresStore implements Store {
     await this.insertTargets(client, decision.banId, decision.addTargets, now);
     await this.audit(client, now, 'extend', args.actor, ip, jail.name, {
       banId: decision.banId,
-      detail: {
-        level: decision.level,
-        previousExpiresAt: current!.expiresAt,
-        expiresAt: decision.expiresAt,
-        addedHosts: decision.addTargets,
-        ...args.detail,
-      },
+      detail: extendDetail(decision, current!.expiresAt, args.detail),
     });
     return {
       outcome: 'extended',
@@ -537,7 +504,7 @@ export class PostgresStore implements Store {
         sample: null,
         actor: request.actor,
         ...(request.duration === undefined ? {} : { duration: request.duration }),
-        detail: { manual: true, ...(request.reason ? { reason: request.reason } : {}) },
+        detail: manualDetail(request.reason),
       });
       return (await this.loadBan(client, applied.banId))!;
     });
@@ -570,7 +537,7 @@ export class PostgresStore implements Store {
         );
         await this.audit(client, opts.now, 'unban', opts.actor, row.ip, row.jail, {
           banId: row.id,
-          detail: { expiresAt: row.expires_at, ...(opts.reason ? { reason: opts.reason } : {}) },
+          detail: unbanDetail(row.expires_at, opts.reason),
         });
       }
       const { rows: lifted } = await client.query<BanRow>(

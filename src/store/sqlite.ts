@@ -19,21 +19,29 @@ import {
   type Store,
 } from './port.js';
 import {
+  type AuditExtra,
   type AuditRow,
   type BanRow,
+  banDetail,
   type ClaimRow,
   clampLimit,
+  decidedOutcome,
+  extendDetail,
+  ignoredDetail,
   JAIL_NOT_ACTIVE,
   longestPerIp,
   lookupCandidates,
+  manualDetail,
   mergeCounts,
+  offenceDetail,
+  resolvedRecord,
   shapeStats,
   type TargetRow,
   toAuditEvent,
   toBan,
   toOutboxItem,
   truncateError,
-  untilText,
+  unbanDetail,
 } from './shared.js';
 
 // A webhook waits at most this long for another process holding the write lock.
@@ -482,32 +490,9 @@ export class SqliteStore implements Store {
       const changed = existing
         ? s.endOffence.run({ id: existing.id, endsAt: item.endsAt }).changes > 0
         : true;
-      if (changed) {
-        this.audit(
-          now,
-          'resolved',
-          source,
-          item.ip ?? existing?.ip ?? null,
-          item.jail ?? existing?.jail ?? null,
-          {
-            banId: existing?.ban_id ?? null,
-            detail: {
-              fingerprint: item.fingerprint,
-              startsAt: item.startsAt,
-              endsAt: item.endsAt,
-              known: !!existing,
-            },
-          },
-        );
-      }
-      return {
-        index: item.index,
-        outcome: 'resolved-recorded',
-        fingerprint: item.fingerprint,
-        ...(item.ip ? { ip: item.ip } : {}),
-        ...(item.jail ? { jail: item.jail } : {}),
-        ...(existing?.ban_id ? { banId: existing.ban_id } : {}),
-      };
+      const { audit, outcome } = resolvedRecord(item, existing);
+      if (changed) this.audit(now, 'resolved', source, audit.ip, audit.jail, audit.extra);
+      return outcome;
     }
 
     const { offence } = item;
@@ -538,7 +523,7 @@ export class SqliteStore implements Store {
     if (!verdict.allowed) {
       s.settleOffence.run({ id: offenceId, outcome: verdict.outcome, banId: null });
       this.audit(now, 'ignored', source, ip, offence.jail, {
-        detail: { outcome: verdict.outcome, reason: verdict.reason, fingerprint: offence.fingerprint },
+        detail: ignoredDetail(verdict, offence),
       });
       return { ...base, outcome: verdict.outcome, reason: verdict.reason };
     }
@@ -552,16 +537,10 @@ export class SqliteStore implements Store {
       summary: offence.summary ?? null,
       sample: offence.sample ?? null,
       actor: source,
-      detail: { fingerprint: offence.fingerprint, originHost: offence.originHost ?? null },
+      detail: offenceDetail(offence),
     });
     s.settleOffence.run({ id: offenceId, outcome: applied.outcome, banId: applied.banId });
-    return {
-      ...base,
-      outcome: applied.outcome,
-      banId: applied.banId,
-      level: applied.level,
-      until: untilText(applied.expiresAt),
-    };
+    return decidedOutcome(base, applied);
   }
 
   /** Reads the history, decides, and writes ban, targets and audit. Runs inside a transaction. */
@@ -619,12 +598,7 @@ export class SqliteStore implements Store {
       for (const host of decision.targets) s.insertTarget.run({ banId, host, now });
       this.audit(now, 'ban', args.actor, ip, jail.name, {
         banId,
-        detail: {
-          level: decision.level,
-          expiresAt: decision.expiresAt,
-          hosts: decision.targets,
-          ...args.detail,
-        },
+        detail: banDetail(decision, args.detail),
       });
       return {
         outcome: 'banned',
@@ -658,13 +632,7 @@ export class SqliteStore implements Store {
     hosts.push(...decision.addTargets);
     this.audit(now, 'extend', args.actor, ip, jail.name, {
       banId: decision.banId,
-      detail: {
-        level: decision.level,
-        previousExpiresAt: active!.expiresAt,
-        expiresAt: decision.expiresAt,
-        addedHosts: decision.addTargets,
-        ...args.detail,
-      },
+      detail: extendDetail(decision, active!.expiresAt, args.detail),
     });
     return {
       outcome: 'extended',
@@ -681,7 +649,7 @@ export class SqliteStore implements Store {
     actor: string,
     ip: string | null,
     jail: string | null,
-    extra: { banId?: number | null; detail: Record<string, unknown> },
+    extra: AuditExtra,
   ): void {
     this.s().insertAudit.run({
       at,
@@ -712,7 +680,7 @@ export class SqliteStore implements Store {
         sample: null,
         actor: request.actor,
         ...(request.duration === undefined ? {} : { duration: request.duration }),
-        detail: { manual: true, ...(request.reason ? { reason: request.reason } : {}) },
+        detail: manualDetail(request.reason),
       });
       return this.loadBan(applied.banId)!;
     });
@@ -739,7 +707,7 @@ export class SqliteStore implements Store {
         s.withdraw.run({ banId: row.id, now: opts.now });
         this.audit(opts.now, 'unban', opts.actor, row.ip, row.jail, {
           banId: row.id,
-          detail: { expiresAt: row.expires_at, ...(opts.reason ? { reason: opts.reason } : {}) },
+          detail: unbanDetail(row.expires_at, opts.reason),
         });
       }
       return rows.map((row) => this.loadBan(row.id)!);
