@@ -18,10 +18,10 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { freePort } from '../test/support/port.js';
 
 const TOKEN = 'bench-webhook-token-0123456789';
 const ADMIN = 'bench-admin-token-0123456789';
@@ -33,14 +33,6 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 1);
 if (pin) {
   // Children inherit the affinity; the server is moved to CPU 0 when it is spawned.
   execFileSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 /** Addresses 11.0.0.1, 11.0.0.2, …: public, not allowlisted, unique per counter value. */

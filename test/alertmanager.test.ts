@@ -1,29 +1,18 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, startServer } from '../src/server.js';
 import { ADMIN_TOKEN, testConfig, WEBHOOK_TOKEN } from './helpers/config.js';
+import { ALERTMANAGER, type RunningAlertmanager, startAlertmanager } from './support/alertmanager.js';
 
 /**
  * Debian's prometheus-alertmanager (0.25) delivering to a listening responder: the webhook payloads,
  * retries and repeat notifications are Alertmanager's own, not hand-written fixtures.
  */
-const ALERTMANAGER = '/usr/bin/prometheus-alertmanager';
 const dir = mkdtempSync(join(tmpdir(), 'lokiban-am-'));
 let server: RunningServer;
-let alertmanager: ChildProcess;
-let amUrl: string;
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
+let alertmanager: RunningAlertmanager | undefined;
 
 async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -59,7 +48,7 @@ async function webhookCount(outcome: string): Promise<number> {
 }
 
 async function pushAlert(ip: string, startsAt: Date, endsAt: Date) {
-  const response = await fetch(`${amUrl}/api/v2/alerts`, {
+  const response = await fetch(`${alertmanager!.url}/api/v2/alerts`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify([
@@ -83,49 +72,17 @@ describe.skipIf(!existsSync(ALERTMANAGER))('a real Alertmanager delivers to the 
     config.jails.sshd!.bantime = 4;
     server = await startServer(config, { listen: '127.0.0.1:0' });
 
-    const port = await freePort();
-    amUrl = `http://127.0.0.1:${port}`;
-    const amConfig = join(dir, 'alertmanager.yml');
-    writeFileSync(
-      amConfig,
-      [
-        'route:',
-        '  receiver: lokiban',
-        '  group_by: [ip, jail]',
-        '  group_wait: 0s',
-        '  group_interval: 1s',
-        '  repeat_interval: 2s',
-        'receivers:',
-        '  - name: lokiban',
-        '    webhook_configs:',
-        `      - url: ${server.url}/api/v1/webhook`,
-        '        send_resolved: true',
-        '        http_config:',
-        '          authorization:',
-        `            credentials: ${WEBHOOK_TOKEN}`,
-        '',
-      ].join('\n'),
-    );
-    alertmanager = spawn(
-      ALERTMANAGER,
-      [
-        `--config.file=${amConfig}`,
-        `--storage.path=${join(dir, 'am-data')}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        '--cluster.listen-address=',
-        '--log.level=warn',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    await waitFor('alertmanager', async () => ((await fetch(`${amUrl}/-/ready`)).ok ? true : undefined));
+    alertmanager = await startAlertmanager({
+      dir,
+      webhookUrl: `${server.url}/api/v1/webhook`,
+      webhookToken: WEBHOOK_TOKEN,
+      repeatInterval: '2s',
+      sendResolved: true,
+    });
   }, 60_000);
 
   afterAll(async () => {
-    if (alertmanager && alertmanager.exitCode === null) {
-      const exited = new Promise((resolve) => alertmanager.on('exit', resolve));
-      alertmanager.kill('SIGTERM');
-      await exited;
-    }
+    await alertmanager?.stop();
     await server?.close();
     rmSync(dir, { recursive: true, force: true });
   });

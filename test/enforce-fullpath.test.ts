@@ -1,12 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
 import { createEnforcement } from '../src/enforce/index.js';
 import { type RunningServer, startServer } from '../src/server.js';
+import { type RunningAlertmanager, startAlertmanager } from './support/alertmanager.js';
 import { createTestHost, type TestHost } from './support/netns.js';
 import { startTcpServer, tcpConnects } from './support/tcp.js';
 
@@ -14,17 +14,8 @@ import { startTcpServer, tcpConnects } from './support/tcp.js';
  * The whole path with real parts: Debian's Alertmanager delivers an alert → the responder records the
  * ban → the dispatcher sends it over SSH → the namespace host's nftables drops the attacker.
  */
-const ALERTMANAGER = '/usr/bin/prometheus-alertmanager';
 const WEBHOOK_TOKEN = 'fullpath-webhook-token-0123456789';
 const ADMIN_TOKEN = 'fullpath-admin-token-0123456789';
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 async function waitFor(
   what: string,
@@ -42,9 +33,8 @@ describe('Alertmanager → responder → SSH → nftables', () => {
   let dir: string;
   let host: TestHost;
   let server: RunningServer;
-  let alertmanager: ChildProcess | undefined;
+  let alertmanager: RunningAlertmanager | undefined;
   let tcp: ChildProcess | undefined;
-  let amUrl: string;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'lkb-enf-full-'));
@@ -68,50 +58,19 @@ describe('Alertmanager → responder → SSH → nftables', () => {
       enforcement: ({ store, logger }) => createEnforcement(config, store, logger),
     });
 
-    const port = await freePort();
-    amUrl = `http://127.0.0.1:${port}`;
-    const amConfig = join(dir, 'alertmanager.yml');
-    writeFileSync(
-      amConfig,
-      [
-        'route:',
-        '  receiver: lokiban',
-        '  group_by: [ip, jail]',
-        '  group_wait: 0s',
-        '  group_interval: 1s',
-        '  repeat_interval: 1h',
-        'receivers:',
-        '  - name: lokiban',
-        '    webhook_configs:',
-        `      - url: ${server.url}/api/v1/webhook`,
-        '        http_config:',
-        '          authorization:',
-        `            credentials: ${WEBHOOK_TOKEN}`,
-        '',
-      ].join('\n'),
-    );
-    alertmanager = spawn(
-      ALERTMANAGER,
-      [
-        `--config.file=${amConfig}`,
-        `--storage.path=${join(dir, 'am-data')}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        '--cluster.listen-address=',
-        '--log.level=warn',
-      ],
-      { stdio: ['ignore', 'ignore', 'ignore'] },
-    );
-    await waitFor('alertmanager', async () => (await fetch(`${amUrl}/-/ready`)).ok);
+    alertmanager = await startAlertmanager({
+      dir,
+      webhookUrl: `${server.url}/api/v1/webhook`,
+      webhookToken: WEBHOOK_TOKEN,
+      repeatInterval: '1h',
+      sendResolved: false,
+    });
     tcp = await startTcpServer(host.ns, host.attacker!.target, 8080);
   }, 60_000);
 
   afterAll(async () => {
     tcp?.kill('SIGKILL');
-    if (alertmanager && alertmanager.exitCode === null) {
-      const exited = new Promise((resolve) => alertmanager!.once('exit', resolve));
-      alertmanager.kill('SIGTERM');
-      await exited;
-    }
+    await alertmanager?.stop();
     await server?.close();
     await host?.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -121,7 +80,7 @@ describe('Alertmanager → responder → SSH → nftables', () => {
     const atk = host.attacker!;
     expect(tcpConnects(atk.ns, atk.banned, atk.target, 8080)).toBe(true);
 
-    const response = await fetch(`${amUrl}/api/v2/alerts`, {
+    const response = await fetch(`${alertmanager!.url}/api/v2/alerts`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify([

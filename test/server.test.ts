@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startServer } from '../src/server.js';
 import { ADMIN_TOKEN, testConfig, testConfigYaml, WEBHOOK_TOKEN } from './helpers/config.js';
+import { freePort } from './support/port.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lokiban-server-'));
 const children: ChildProcess[] = [];
@@ -45,12 +46,36 @@ async function activeBans(url: string) {
   return ((await response.json()) as { bans: Array<{ ip: string; expiresAt: string }> }).bans;
 }
 
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
+/**
+ * `lokiban serve` as an operator starts it, with `args` after `serve`; its output is collected and it
+ * is killed after the file's tests if it is still running.
+ */
+function serve(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const output = { stdout: '', stderr: '' };
+  child.stdout!.on('data', (chunk) => {
+    output.stdout += chunk;
+  });
+  child.stderr!.on('data', (chunk) => {
+    output.stderr += chunk;
+  });
+  return {
+    child,
+    output,
+    exited,
+    /** Waits up to 25 s for the "listening on" line, or less if the process exits first. */
+    async listening(): Promise<void> {
+      for (let i = 0; i < 250 && !output.stderr.includes('listening on'); i++) {
+        if (child.exitCode !== null) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    },
+  };
 }
 
 describe('startServer', () => {
@@ -148,50 +173,22 @@ describe('lokiban serve (the CLI process)', () => {
     writeFileSync(envFile, `LOKIBAN_WEBHOOK_TOKEN=${WEBHOOK_TOKEN}\n`, { mode: 0o600 });
     const env = { ...process.env };
     delete env.LOKIBAN_WEBHOOK_TOKEN;
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'src/cli/main.ts',
-        'serve',
-        '--config',
-        configFile,
-        '--env-file',
-        envFile,
-        '--listen',
-        `127.0.0.1:${port}`,
-      ],
-      { env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    children.push(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr!.on('data', (chunk) => {
-      stderr += chunk;
-    });
+    const cli = serve(['--config', configFile, '--env-file', envFile, '--listen', `127.0.0.1:${port}`], env);
     const url = `http://127.0.0.1:${port}`;
-    for (let i = 0; i < 250 && !stderr.includes('listening on'); i++) {
-      if (child.exitCode !== null) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(stderr).toContain(`lokiban listening on ${url}`);
+    await cli.listening();
+    expect(cli.output.stderr).toContain(`lokiban listening on ${url}`);
     expect((await post(url, alert('203.0.113.78', new Date().toISOString()))).status).toBe(200);
 
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    const lines = stdout
+    cli.child.kill('SIGTERM');
+    expect(await cli.exited).toBe(0);
+    const lines = cli.output.stdout
       .split('\n')
       .filter(Boolean)
       .map((line) => JSON.parse(line) as { msg: string });
     expect(lines.map((line) => line.msg)).toEqual(
       expect.arrayContaining(['lokiban listening', 'webhook processed', 'shutting down']),
     );
-    expect(stdout).not.toContain(WEBHOOK_TOKEN);
+    expect(cli.output.stdout).not.toContain(WEBHOOK_TOKEN);
   }, 60_000);
 
   it('logs a warning when a scope-origin jail cannot name the host and bans on every host', async () => {
@@ -199,33 +196,8 @@ describe('lokiban serve (the CLI process)', () => {
     const configFile = join(dir, 'origin.yaml');
     const yaml = testConfigYaml({ store: `{ sqlite: "${join(dir, 'origin.db')}" }` });
     writeFileSync(configFile, yaml.replace('defaults:\n', 'defaults:\n  scope: origin\n'));
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'src/cli/main.ts',
-        'serve',
-        '--config',
-        configFile,
-        '--listen',
-        `127.0.0.1:${port}`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    children.push(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr!.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    for (let i = 0; i < 250 && !stderr.includes('listening on'); i++) {
-      if (child.exitCode !== null) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const cli = serve(['--config', configFile, '--listen', `127.0.0.1:${port}`]);
+    await cli.listening();
     // The alerts carry no host label: scope origin has nothing to match. Two deliveries, one warning.
     expect(
       (await post(`http://127.0.0.1:${port}`, alert('203.0.113.81', new Date().toISOString()))).status,
@@ -233,10 +205,9 @@ describe('lokiban serve (the CLI process)', () => {
     expect(
       (await post(`http://127.0.0.1:${port}`, alert('203.0.113.80', new Date().toISOString()))).status,
     ).toBe(200);
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    const warnings = stdout
+    cli.child.kill('SIGTERM');
+    expect(await cli.exited).toBe(0);
+    const warnings = cli.output.stdout
       .split('\n')
       .filter(Boolean)
       .map((line) => JSON.parse(line) as { level: number; msg: string; jail?: string; reason?: string })
@@ -251,50 +222,21 @@ describe('lokiban serve (the CLI process)', () => {
     const { port } = holder.address() as AddressInfo;
     const configFile = join(dir, 'busy.yaml');
     writeFileSync(configFile, testConfigYaml({ store: `{ sqlite: "${join(dir, 'busy-cli.db')}" }` }));
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'src/cli/main.ts',
-        'serve',
-        '--config',
-        configFile,
-        '--listen',
-        `127.0.0.1:${port}`,
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    children.push(child);
-    let stderr = '';
-    child.stderr!.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    const cli = serve(['--config', configFile, '--listen', `127.0.0.1:${port}`]);
+    const code = await cli.exited;
     await new Promise((resolve) => holder.close(resolve));
     expect(code).toBe(1);
-    expect(stderr.trim()).toMatch(/^error: cannot start: .*EADDRINUSE/);
-    expect(stderr).not.toContain('    at ');
+    expect(cli.output.stderr.trim()).toMatch(/^error: cannot start: .*EADDRINUSE/);
+    expect(cli.output.stderr).not.toContain('    at ');
   });
 
   it('exits 2 naming the problem for an invalid configuration', async () => {
     const configFile = join(dir, 'invalid.yaml');
     writeFileSync(configFile, 'server: { listen: nowhere }\n');
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--config', configFile],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    children.push(child);
-    let stderr = '';
-    child.stderr!.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    const cli = serve(['--config', configFile]);
+    const code = await cli.exited;
     expect(code).toBe(2);
-    expect(stderr).toContain('server.listen: expected HOST:PORT');
-    expect(stderr).toContain('auth: ');
+    expect(cli.output.stderr).toContain('server.listen: expected HOST:PORT');
+    expect(cli.output.stderr).toContain('auth: ');
   });
 });

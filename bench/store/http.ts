@@ -16,7 +16,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { freePort } from '../../test/support/pg-cluster.js';
+import { freePort } from '../../test/support/port.js';
 import { createTestSchema } from '../../test/support/postgres.js';
 
 const TOKEN = 'bench-webhook-token-0123456789';

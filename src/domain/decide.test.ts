@@ -1,26 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { JailSettings } from '../config/load.js';
+import { jailSettings } from '../../test/support/jail.js';
 import { decide, historyWindow } from './decide.js';
 
-const jail: JailSettings = {
-  name: 'sshd',
-  enabled: true,
-  bantime: 600,
-  findtime: 600,
-  maxretry: 5,
-  ignoreip: [],
-  scope: 'all',
-  ipv6prefix: 128,
-  increment: {
-    enabled: true,
-    factor: 1,
-    multipliers: [],
-    maxtime: 604_800,
-    rndtime: 0,
-    overalljails: false,
-    memory: 86_400,
-  },
-};
+const jail = jailSettings();
 const now = 1_800_000_000_000;
 const base = { jail, now, random: () => 0, targets: ['web1', 'web2'] };
 

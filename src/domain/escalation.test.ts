@@ -1,16 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { IncrementSettings } from '../config/load.js';
+import { incrementSettings } from '../../test/support/jail.js';
 import { banDuration, expiryFor } from './escalation.js';
 
-const increment: IncrementSettings = {
-  enabled: true,
-  factor: 1,
-  multipliers: [],
-  maxtime: 604_800,
-  rndtime: 0,
-  overalljails: false,
-  memory: 2_592_000,
-};
+const increment = incrementSettings({ memory: 2_592_000 });
 const noRandom = () => 0;
 
 describe('banDuration (fail2ban 1.0.2 bantime.increment)', () => {

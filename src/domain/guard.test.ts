@@ -1,28 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { jailSettings } from '../../test/support/jail.js';
 import type { JailSettings } from '../config/load.js';
 import { banNetwork, checkGuard, type GuardContext } from './guard.js';
 import { NetworkSet } from './ip.js';
 
-const jail = (overrides: Partial<JailSettings> = {}): JailSettings => ({
-  name: 'sshd',
-  enabled: true,
-  bantime: 600,
-  findtime: 600,
-  maxretry: 5,
-  ignoreip: ['127.0.0.0/8', '::1', '192.0.2.0/24', '2001:db8:aaaa::/48'],
-  scope: 'all',
-  ipv6prefix: 128,
-  increment: {
-    enabled: true,
-    factor: 1,
-    multipliers: [],
-    maxtime: 604_800,
-    rndtime: 0,
-    overalljails: false,
-    memory: 86_400,
-  },
-  ...overrides,
-});
+const jail = (overrides: Partial<JailSettings> = {}): JailSettings =>
+  jailSettings({ ignoreip: ['127.0.0.0/8', '::1', '192.0.2.0/24', '2001:db8:aaaa::/48'], ...overrides });
 
 const context = (overrides: Partial<GuardContext> = {}): GuardContext => ({
   jails: {

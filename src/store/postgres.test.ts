@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HOSTS, haPolicy, offence } from '../../test/ha/fixtures.js';
-import { freePort } from '../../test/support/pg-cluster.js';
+import { freePort } from '../../test/support/port.js';
 import { createTestSchema, postgresTestUrl, type TestSchema } from '../../test/support/postgres.js';
 import { storeContract } from './contract.js';
 import { StoreUnavailableError } from './errors.js';

@@ -3,7 +3,7 @@ import type { JailSettings } from '../config/load.js';
 import { type ActiveBan, decide, historyWindow } from '../domain/decide.js';
 import { checkGuard, type GuardVerdict } from '../domain/guard.js';
 import { formatNetwork } from '../domain/ip.js';
-import type { AlertOutcome, Ban, BanTargetState, Offence, Source, TargetState } from '../domain/types.js';
+import type { AlertOutcome, Ban, Offence, Source } from '../domain/types.js';
 import { StoreUnavailableError } from './errors.js';
 import {
   type AuditEvent,
@@ -19,7 +19,31 @@ import {
 } from './port.js';
 import { createPool, isRetryable, toStoreError } from './postgres-connection.js';
 import { migrate } from './postgres-schema.js';
-import { lookupCandidates, prefixKey, untilText } from './shared.js';
+import {
+  type AuditExtra,
+  type AuditRow,
+  type BanRow,
+  banDetail,
+  type ClaimRow,
+  clampLimit,
+  decidedOutcome,
+  extendDetail,
+  ignoredDetail,
+  JAIL_NOT_ACTIVE,
+  longestPerIp,
+  lookupCandidates,
+  manualDetail,
+  mergeCounts,
+  offenceDetail,
+  resolvedRecord,
+  shapeStats,
+  type TargetRow,
+  toAuditEvent,
+  toBan,
+  toOutboxItem,
+  truncateError,
+  unbanDetail,
+} from './shared.js';
 
 /**
  * How long a claimed outbox row stays invisible to other claimers. If the dispatcher that claimed it
@@ -40,67 +64,9 @@ const MAX_ATTEMPTS = 5;
 const DECISION_LOCK_STRIPES = 128;
 const DECISION_LOCK_CLASS = 0x6c6b62; // "lkb": the first key of the two-key advisory lock form
 
-const JAIL_NOT_ACTIVE: ReadonlySet<string> = new Set(['ignored-unknown-jail', 'ignored-jail-disabled']);
-const DEFAULT_LIST_LIMIT = 1000;
-const MAX_LIST_LIMIT = 100_000;
-const TOP_LIMIT = 10;
-// last_error comes from SSH/firewall output; keep rows small.
-const MAX_ERROR_LENGTH = 2000;
-
 const ACTIVE = 'b.lifted_at IS NULL AND (b.expires_at IS NULL OR b.expires_at > $NOW)';
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
-
-interface BanRow {
-  id: number;
-  ip: string;
-  jail: string;
-  level: number;
-  created_at: number;
-  updated_at: number;
-  expires_at: number | null;
-  lifted_at: number | null;
-  lifted_by: string | null;
-  offences: number;
-  source: Source;
-  summary: string | null;
-  sample: string | null;
-}
-
-interface TargetRow {
-  ban_id: number;
-  host: string;
-  desired: 'present' | 'absent';
-  state: TargetState;
-  attempts: number;
-  last_error: string | null;
-  applied_at: number | null;
-}
-
-interface AuditRow {
-  id: number;
-  at: number;
-  kind: string;
-  actor: string;
-  ip: string | null;
-  jail: string | null;
-  ban_id: number | null;
-  detail: Record<string, unknown>;
-}
-
-interface ClaimRow {
-  id: number;
-  ban_id: number;
-  host: string;
-  ip: string;
-  jail: string;
-  desired: 'present' | 'absent';
-  version: number;
-  attempts: number;
-  active_count: number;
-  permanent_count: number;
-  max_expires: number | null;
-}
 
 /** What one decision wrote, for the outcome and the audit trail. */
 interface Applied {
@@ -117,40 +83,6 @@ export interface PostgresStoreOptions {
 
 function active(now: string): string {
   return ACTIVE.replaceAll('$NOW', now);
-}
-
-function clampLimit(limit: number | undefined): number {
-  return Math.min(Math.max(1, Math.trunc(limit ?? DEFAULT_LIST_LIMIT)), MAX_LIST_LIMIT);
-}
-
-function toTarget(row: TargetRow): BanTargetState {
-  return {
-    host: row.host,
-    desired: row.desired,
-    state: row.state,
-    attempts: row.attempts,
-    lastError: row.last_error,
-    appliedAt: row.applied_at,
-  };
-}
-
-function toBan(row: BanRow, targets: TargetRow[]): Ban {
-  return {
-    id: row.id,
-    ip: row.ip,
-    jail: row.jail,
-    level: row.level,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    expiresAt: row.expires_at,
-    liftedAt: row.lifted_at,
-    liftedBy: row.lifted_by,
-    offences: row.offences,
-    source: row.source,
-    summary: row.summary,
-    sample: row.sample,
-    hosts: targets.map(toTarget),
-  };
 }
 
 /**
@@ -286,7 +218,7 @@ export class PostgresStore implements Store {
     actor: string,
     ip: string | null,
     jail: string | null,
-    extra: { banId?: number | null; detail: Record<string, unknown> },
+    extra: AuditExtra,
   ): Promise<void> {
     await db.query(
       `INSERT INTO audit_events (at, kind, actor, ip, jail, ban_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
@@ -350,33 +282,9 @@ export class PostgresStore implements Store {
           ])
         ).rowCount ?? 0) > 0
       : true;
-    if (changed) {
-      await this.audit(
-        client,
-        now,
-        'resolved',
-        source,
-        item.ip ?? existing?.ip ?? null,
-        item.jail ?? existing?.jail ?? null,
-        {
-          banId: existing?.ban_id ?? null,
-          detail: {
-            fingerprint: item.fingerprint,
-            startsAt: item.startsAt,
-            endsAt: item.endsAt,
-            known: !!existing,
-          },
-        },
-      );
-    }
-    return {
-      index: item.index,
-      outcome: 'resolved-recorded',
-      fingerprint: item.fingerprint,
-      ...(item.ip ? { ip: item.ip } : {}),
-      ...(item.jail ? { jail: item.jail } : {}),
-      ...(existing?.ban_id ? { banId: existing.ban_id } : {}),
-    };
+    const { audit, outcome } = resolvedRecord(item, existing);
+    if (changed) await this.audit(client, now, 'resolved', source, audit.ip, audit.jail, audit.extra);
+    return outcome;
   }
 
   /**
@@ -435,7 +343,7 @@ export class PostgresStore implements Store {
     if (!verdict.allowed) {
       await settle(verdict.outcome, null);
       await this.audit(client, now, 'ignored', source, ip, offence.jail, {
-        detail: { outcome: verdict.outcome, reason: verdict.reason, fingerprint: offence.fingerprint },
+        detail: ignoredDetail(verdict, offence),
       });
       return { ...base, outcome: verdict.outcome, reason: verdict.reason };
     }
@@ -449,16 +357,10 @@ export class PostgresStore implements Store {
       summary: offence.summary ?? null,
       sample: offence.sample ?? null,
       actor: source,
-      detail: { fingerprint: offence.fingerprint, originHost: offence.originHost ?? null },
+      detail: offenceDetail(offence),
     });
     await settle(applied.outcome, applied.banId);
-    return {
-      ...base,
-      outcome: applied.outcome,
-      banId: applied.banId,
-      level: applied.level,
-      until: untilText(applied.expiresAt),
-    };
+    return decidedOutcome(base, applied);
   }
 
   /** Reads the history of `ip` (the caller holds its decision lock), decides, and writes the result. */
@@ -531,12 +433,7 @@ export class PostgresStore implements Store {
       await this.insertTargets(client, banId, decision.targets, now);
       await this.audit(client, now, 'ban', args.actor, ip, jail.name, {
         banId,
-        detail: {
-          level: decision.level,
-          expiresAt: decision.expiresAt,
-          hosts: decision.targets,
-          ...args.detail,
-        },
+        detail: banDetail(decision, args.detail),
       });
       return { outcome: 'banned', banId, level: decision.level, expiresAt: decision.expiresAt };
     }
@@ -567,13 +464,7 @@ export class PostgresStore implements Store {
     await this.insertTargets(client, decision.banId, decision.addTargets, now);
     await this.audit(client, now, 'extend', args.actor, ip, jail.name, {
       banId: decision.banId,
-      detail: {
-        level: decision.level,
-        previousExpiresAt: current!.expiresAt,
-        expiresAt: decision.expiresAt,
-        addedHosts: decision.addTargets,
-        ...args.detail,
-      },
+      detail: extendDetail(decision, current!.expiresAt, args.detail),
     });
     return {
       outcome: 'extended',
@@ -613,7 +504,7 @@ export class PostgresStore implements Store {
         sample: null,
         actor: request.actor,
         ...(request.duration === undefined ? {} : { duration: request.duration }),
-        detail: { manual: true, ...(request.reason ? { reason: request.reason } : {}) },
+        detail: manualDetail(request.reason),
       });
       return (await this.loadBan(client, applied.banId))!;
     });
@@ -646,7 +537,7 @@ export class PostgresStore implements Store {
         );
         await this.audit(client, opts.now, 'unban', opts.actor, row.ip, row.jail, {
           banId: row.id,
-          detail: { expiresAt: row.expires_at, ...(opts.reason ? { reason: opts.reason } : {}) },
+          detail: unbanDetail(row.expires_at, opts.reason),
         });
       }
       const { rows: lifted } = await client.query<BanRow>(
@@ -727,34 +618,12 @@ export class PostgresStore implements Store {
           [now],
         ),
       ]);
-      const topIps = [...perIp.rows]
-        .sort((a, b) => b.bans - a.bans || b.last - a.last || a.ip.localeCompare(b.ip))
-        .slice(0, TOP_LIMIT)
-        .map((row) => ({ ip: row.ip, bans: row.bans, lastBanAt: row.last }));
-      const prefixes = new Map<string, number>();
-      for (const row of perIp.rows) {
-        const key = prefixKey(row.ip);
-        prefixes.set(key, (prefixes.get(key) ?? 0) + row.bans);
-      }
-      const topPrefixes = [...prefixes]
-        .map(([prefix, bans]) => ({ prefix, bans }))
-        .sort((a, b) => b.bans - a.bans || a.prefix.localeCompare(b.prefix))
-        .slice(0, TOP_LIMIT);
-      return {
+      return shapeStats({
         series: series.rows.map((row) => ({ time: row.time, jail: row.jail, bans: row.bans })),
-        topIps,
-        topPrefixes,
-        perJail: mergeCounts(perJailWindow.rows, perJailActive.rows).map(([jail, bans, active]) => ({
-          jail,
-          bans,
-          active,
-        })),
-        perHost: mergeCounts(perHostWindow.rows, perHostActive.rows).map(([host, bans, active]) => ({
-          host,
-          bans,
-          active,
-        })),
-      };
+        perIp: perIp.rows,
+        perJail: mergeCounts(perJailWindow.rows, perJailActive.rows, (row) => row.key),
+        perHost: mergeCounts(perHostWindow.rows, perHostActive.rows, (row) => row.key),
+      });
     });
   }
 
@@ -774,28 +643,19 @@ export class PostgresStore implements Store {
     const rows = await this.read('list audit', async (db) =>
       query.after === undefined
         ? (
-            await db.query<AuditRow>(
+            await db.query<AuditRow<Record<string, unknown>>>(
               'SELECT * FROM audit_events WHERE ($1::text IS NULL OR ip = $1) ORDER BY id DESC LIMIT $2',
               [ip, limit],
             )
           ).rows
         : (
-            await db.query<AuditRow>(
+            await db.query<AuditRow<Record<string, unknown>>>(
               `SELECT * FROM audit_events WHERE id > $1 AND ($2::text IS NULL OR ip = $2) ORDER BY id LIMIT $3`,
               [query.after, ip, limit],
             )
           ).rows,
     );
-    return rows.map((row) => ({
-      id: row.id,
-      at: row.at,
-      kind: row.kind,
-      actor: row.actor,
-      ip: row.ip,
-      jail: row.jail,
-      banId: row.ban_id,
-      detail: row.detail,
-    }));
+    return rows.map((row) => toAuditEvent(row, row.detail));
   }
 
   // ---------------------------------------------------------------- outbox
@@ -839,24 +699,9 @@ export class PostgresStore implements Store {
       const items: OutboxItem[] = [];
       const expired: ClaimRow[] = [];
       for (const row of rows) {
-        if (row.active_count === 0 && row.desired === 'present') {
-          // The ban ran out before it reached the host: nothing to add, and nothing to remove
-          // because an element that was applied earlier carries its own timeout.
-          expired.push(row);
-          continue;
-        }
-        const present = row.active_count > 0;
-        items.push({
-          targetId: row.id,
-          banId: row.ban_id,
-          host: row.host,
-          ip: row.ip,
-          jail: row.jail,
-          desired: present ? 'present' : 'absent',
-          expiresAt: present && row.permanent_count === 0 ? row.max_expires : null,
-          version: row.version,
-          attempts: row.attempts,
-        });
+        const item = toOutboxItem(row);
+        if (item) items.push(item);
+        else expired.push(row);
       }
       if (expired.length > 0) {
         await client.query(
@@ -898,7 +743,7 @@ export class PostgresStore implements Store {
     nextAttemptAt: number,
   ): Promise<void> {
     if (items.length === 0) return;
-    const message = error.length > MAX_ERROR_LENGTH ? `${error.slice(0, MAX_ERROR_LENGTH)}…` : error;
+    const message = truncateError(error);
     await this.transaction('mark failed', (client) =>
       client.query(
         `UPDATE ban_targets t
@@ -922,16 +767,7 @@ export class PostgresStore implements Store {
         [host, now],
       ),
     );
-    // One element per address: the longest of the address's bans on this host wins.
-    const byIp = new Map<string, { ip: string; jail: string; expiresAt: number | null }>();
-    for (const row of rows) {
-      const seen = byIp.get(row.ip);
-      const expiresAt = row.expires_at;
-      if (!seen || (seen.expiresAt !== null && (expiresAt === null || expiresAt > seen.expiresAt))) {
-        byIp.set(row.ip, { ip: row.ip, jail: row.jail, expiresAt });
-      }
-    }
-    return [...byIp.values()];
+    return longestPerIp(rows.map((row) => ({ ip: row.ip, jail: row.jail, expiresAt: row.expires_at })));
   }
 
   // ---------------------------------------------------------------- leases
@@ -959,21 +795,6 @@ export class PostgresStore implements Store {
       db.query('DELETE FROM leases WHERE name = $1 AND owner = $2', [name, owner]),
     );
   }
-}
-
-/** Joins "bans in the window" and "active now" counts by key; most bans first, as the SQLite store does. */
-function mergeCounts(
-  window: Array<{ key: string; bans: number }>,
-  activeNow: Array<{ key: string; active: number }>,
-): Array<[string, number, number]> {
-  const merged = new Map<string, [string, number, number]>();
-  for (const row of window) merged.set(row.key, [row.key, row.bans, 0]);
-  for (const row of activeNow) {
-    const entry = merged.get(row.key) ?? [row.key, 0, 0];
-    entry[2] = row.active;
-    merged.set(row.key, entry);
-  }
-  return [...merged.values()].sort((a, b) => b[1] - a[1] || b[2] - a[2] || a[0].localeCompare(b[0]));
 }
 
 export { StoreUnavailableError };

@@ -1,4 +1,7 @@
+import type { Decision } from '../domain/decide.js';
 import { formatNetwork, parseNetwork } from '../domain/ip.js';
+import type { AlertOutcome, Ban, BanTargetState, Offence, Source, TargetState } from '../domain/types.js';
+import type { AuditEvent, BatchItem, OutboxItem, Stats } from './port.js';
 
 /**
  * The stored network texts a lookup of `input` should match. A single address also finds the
@@ -38,4 +41,321 @@ export function prefixKey(ip: string): string {
 /** The `until` field of an outcome: ISO time, or "permanent". */
 export function untilText(expiresAt: number | null): string {
   return expiresAt === null ? 'permanent' : new Date(expiresAt).toISOString();
+}
+
+// What follows is the part of every Store that does not depend on the database: the rows both
+// schemas return, how they become domain values, and the bounds and ordering the contract fixes.
+
+/** Guard outcomes that mean "this jail does not ban": such an offence is not recorded as history. */
+export const JAIL_NOT_ACTIVE: ReadonlySet<string> = new Set([
+  'ignored-unknown-jail',
+  'ignored-jail-disabled',
+]);
+const DEFAULT_LIST_LIMIT = 1000;
+const MAX_LIST_LIMIT = 100_000;
+const TOP_LIMIT = 10;
+// last_error comes from SSH/firewall output; keep rows small.
+const MAX_ERROR_LENGTH = 2000;
+
+/** A row of `bans`. */
+export interface BanRow {
+  id: number;
+  ip: string;
+  jail: string;
+  level: number;
+  created_at: number;
+  updated_at: number;
+  expires_at: number | null;
+  lifted_at: number | null;
+  lifted_by: string | null;
+  offences: number;
+  source: Source;
+  summary: string | null;
+  sample: string | null;
+}
+
+/** A row of `ban_targets`. */
+export interface TargetRow {
+  ban_id: number;
+  host: string;
+  desired: 'present' | 'absent';
+  state: TargetState;
+  attempts: number;
+  last_error: string | null;
+  applied_at: number | null;
+}
+
+/** A row of `audit_events`; `detail` is JSON text in SQLite and already parsed from Postgres jsonb. */
+export interface AuditRow<Detail> {
+  id: number;
+  at: number;
+  kind: string;
+  actor: string;
+  ip: string | null;
+  jail: string | null;
+  ban_id: number | null;
+  detail: Detail;
+}
+
+/** An outbox row as claimed, with the counts of the address's active bans on the same host. */
+export interface ClaimRow {
+  id: number;
+  ban_id: number;
+  host: string;
+  ip: string;
+  jail: string;
+  desired: 'present' | 'absent';
+  version: number;
+  attempts: number;
+  active_count: number;
+  permanent_count: number;
+  max_expires: number | null;
+}
+
+export function toTarget(row: TargetRow): BanTargetState {
+  return {
+    host: row.host,
+    desired: row.desired,
+    state: row.state,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    appliedAt: row.applied_at,
+  };
+}
+
+export function toBan(row: BanRow, targets: TargetRow[]): Ban {
+  return {
+    id: row.id,
+    ip: row.ip,
+    jail: row.jail,
+    level: row.level,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    expiresAt: row.expires_at,
+    liftedAt: row.lifted_at,
+    liftedBy: row.lifted_by,
+    offences: row.offences,
+    source: row.source,
+    summary: row.summary,
+    sample: row.sample,
+    hosts: targets.map(toTarget),
+  };
+}
+
+export function toAuditEvent(row: AuditRow<unknown>, detail: Record<string, unknown>): AuditEvent {
+  return {
+    id: row.id,
+    at: row.at,
+    kind: row.kind,
+    actor: row.actor,
+    ip: row.ip,
+    jail: row.jail,
+    banId: row.ban_id,
+    detail,
+  };
+}
+
+/**
+ * The outbox item a claimed row stands for, or undefined when the row's ban ran out before it
+ * reached the host: then there is nothing to add, and nothing to remove because an element that
+ * was applied earlier carries its own timeout; the caller settles the row.
+ */
+export function toOutboxItem(row: ClaimRow): OutboxItem | undefined {
+  if (row.active_count === 0 && row.desired === 'present') return undefined;
+  const present = row.active_count > 0;
+  return {
+    targetId: row.id,
+    banId: row.ban_id,
+    host: row.host,
+    ip: row.ip,
+    jail: row.jail,
+    desired: present ? 'present' : 'absent',
+    expiresAt: present && row.permanent_count === 0 ? row.max_expires : null,
+    version: row.version,
+    attempts: row.attempts,
+  };
+}
+
+/** A list query's limit: the default when absent, at least 1, at most MAX_LIST_LIMIT. */
+export function clampLimit(limit: number | undefined): number {
+  return Math.min(Math.max(1, Math.trunc(limit ?? DEFAULT_LIST_LIMIT)), MAX_LIST_LIMIT);
+}
+
+/** A failure message as stored in last_error, cut to MAX_ERROR_LENGTH. */
+export function truncateError(error: string): string {
+  return error.length > MAX_ERROR_LENGTH ? `${error.slice(0, MAX_ERROR_LENGTH)}…` : error;
+}
+
+/** One element per address: of the address's bans on a host, the longest (permanent first) wins. */
+export function longestPerIp(
+  bans: Iterable<{ ip: string; jail: string; expiresAt: number | null }>,
+): Array<{ ip: string; jail: string; expiresAt: number | null }> {
+  const byIp = new Map<string, { ip: string; jail: string; expiresAt: number | null }>();
+  for (const ban of bans) {
+    const seen = byIp.get(ban.ip);
+    const expiresAt = ban.expiresAt;
+    if (!seen || (seen.expiresAt !== null && (expiresAt === null || expiresAt > seen.expiresAt))) {
+      byIp.set(ban.ip, { ip: ban.ip, jail: ban.jail, expiresAt });
+    }
+  }
+  return [...byIp.values()];
+}
+
+/** Joins "bans in the window" and "active now" counts by key; most bans, then most active first. */
+export function mergeCounts<A extends { bans: number }, B extends { active: number }>(
+  window: A[],
+  activeNow: B[],
+  key: (row: A | B) => string,
+): Array<[string, number, number]> {
+  const merged = new Map<string, [string, number, number]>();
+  for (const row of window) merged.set(key(row), [key(row), row.bans, 0]);
+  for (const row of activeNow) {
+    const entry = merged.get(key(row)) ?? [key(row), 0, 0];
+    entry[2] = row.active;
+    merged.set(key(row), entry);
+  }
+  return [...merged.values()].sort((a, b) => b[1] - a[1] || b[2] - a[2] || a[0].localeCompare(b[0]));
+}
+
+/** Shapes the per-query counts of `stats` into the Stats the contract describes. */
+export function shapeStats(counts: {
+  series: Stats['series'];
+  perIp: ReadonlyArray<{ ip: string; bans: number; last: number }>;
+  perJail: Array<[string, number, number]>;
+  perHost: Array<[string, number, number]>;
+}): Stats {
+  const topIps = [...counts.perIp]
+    .sort((a, b) => b.bans - a.bans || b.last - a.last || a.ip.localeCompare(b.ip))
+    .slice(0, TOP_LIMIT)
+    .map((row) => ({ ip: row.ip, bans: row.bans, lastBanAt: row.last }));
+  const prefixes = new Map<string, number>();
+  for (const row of counts.perIp) {
+    const key = prefixKey(row.ip);
+    prefixes.set(key, (prefixes.get(key) ?? 0) + row.bans);
+  }
+  const topPrefixes = [...prefixes]
+    .map(([prefix, bans]) => ({ prefix, bans }))
+    .sort((a, b) => b.bans - a.bans || a.prefix.localeCompare(b.prefix))
+    .slice(0, TOP_LIMIT);
+  return {
+    series: counts.series,
+    topIps,
+    topPrefixes,
+    perJail: counts.perJail.map(([jail, bans, active]) => ({ jail, bans, active })),
+    perHost: counts.perHost.map(([host, bans, active]) => ({ host, bans, active })),
+  };
+}
+
+// The audit trail and the outcomes are part of the contract: both stores write the same records
+// for the same events, so their shapes are built here.
+
+/** What a store knows of the offence a resolved notification ends. */
+export interface KnownOffence {
+  ip: string;
+  jail: string;
+  ban_id: number | null;
+}
+
+/**
+ * The `resolved` audit record (written when the notification changed something) and the outcome of
+ * a resolved notification; `existing` is the recorded offence it ends, if there is one.
+ */
+export function resolvedRecord(
+  item: Extract<BatchItem, { kind: 'resolved' }>,
+  existing: KnownOffence | undefined,
+): { audit: { ip: string | null; jail: string | null; extra: AuditExtra }; outcome: AlertOutcome } {
+  return {
+    audit: {
+      ip: item.ip ?? existing?.ip ?? null,
+      jail: item.jail ?? existing?.jail ?? null,
+      extra: {
+        banId: existing?.ban_id ?? null,
+        detail: {
+          fingerprint: item.fingerprint,
+          startsAt: item.startsAt,
+          endsAt: item.endsAt,
+          known: !!existing,
+        },
+      },
+    },
+    outcome: {
+      index: item.index,
+      outcome: 'resolved-recorded',
+      fingerprint: item.fingerprint,
+      ...(item.ip ? { ip: item.ip } : {}),
+      ...(item.jail ? { jail: item.jail } : {}),
+      ...(existing?.ban_id ? { banId: existing.ban_id } : {}),
+    },
+  };
+}
+
+/** The ban an audit record is about, and what else it says. */
+export interface AuditExtra {
+  banId?: number | null;
+  detail: Record<string, unknown>;
+}
+
+/** The detail of an `ignored` audit record: why the guard refused the offence. */
+export function ignoredDetail(
+  verdict: { outcome: string; reason: string },
+  offence: Pick<Offence, 'fingerprint'>,
+): Record<string, unknown> {
+  return { outcome: verdict.outcome, reason: verdict.reason, fingerprint: offence.fingerprint };
+}
+
+/** The detail a ban or extension caused by an offence carries about that offence. */
+export function offenceDetail(offence: Pick<Offence, 'fingerprint' | 'originHost'>): Record<string, unknown> {
+  return { fingerprint: offence.fingerprint, originHost: offence.originHost ?? null };
+}
+
+/** The detail a manual ban or extension carries. */
+export function manualDetail(reason: string | undefined): Record<string, unknown> {
+  return { manual: true, ...(reason ? { reason } : {}) };
+}
+
+/** The detail of an `unban` audit record. */
+export function unbanDetail(expiresAt: number | null, reason: string | undefined): Record<string, unknown> {
+  return { expiresAt, ...(reason ? { reason } : {}) };
+}
+
+/** The detail of a `ban` audit record. */
+export function banDetail(
+  decision: Extract<Decision, { kind: 'ban' }>,
+  cause: Record<string, unknown>,
+): Record<string, unknown> {
+  return { level: decision.level, expiresAt: decision.expiresAt, hosts: decision.targets, ...cause };
+}
+
+/** The detail of an `extend` audit record. */
+export function extendDetail(
+  decision: Extract<Decision, { kind: 'extend' }>,
+  previousExpiresAt: number | null,
+  cause: Record<string, unknown>,
+): Record<string, unknown> {
+  return {
+    level: decision.level,
+    previousExpiresAt,
+    expiresAt: decision.expiresAt,
+    addedHosts: decision.addTargets,
+    ...cause,
+  };
+}
+
+/** The outcome of an offence the store decided on. */
+export function decidedOutcome(
+  base: { index: number; fingerprint: string; ip: string; jail: string },
+  applied: {
+    outcome: 'banned' | 'extended' | 'unchanged';
+    banId: number;
+    level: number;
+    expiresAt: number | null;
+  },
+): AlertOutcome {
+  return {
+    ...base,
+    outcome: applied.outcome,
+    banId: applied.banId,
+    level: applied.level,
+    until: untilText(applied.expiresAt),
+  };
 }

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { type ActiveBan, decide, historyWindow } from '../domain/decide.js';
 import { checkGuard } from '../domain/guard.js';
 import { formatNetwork } from '../domain/ip.js';
-import type { AlertOutcome, Ban, BanTargetState, Source, TargetState } from '../domain/types.js';
+import type { AlertOutcome, Ban, Source } from '../domain/types.js';
 import { MIGRATIONS } from './migrations.js';
 import {
   type AuditEvent,
@@ -18,65 +18,32 @@ import {
   type StatsQuery,
   type Store,
 } from './port.js';
-import { lookupCandidates, prefixKey, untilText } from './shared.js';
+import {
+  type AuditExtra,
+  type AuditRow,
+  type BanRow,
+  banDetail,
+  type ClaimRow,
+  clampLimit,
+  decidedOutcome,
+  extendDetail,
+  ignoredDetail,
+  JAIL_NOT_ACTIVE,
+  longestPerIp,
+  lookupCandidates,
+  manualDetail,
+  mergeCounts,
+  offenceDetail,
+  resolvedRecord,
+  shapeStats,
+  type TargetRow,
+  toAuditEvent,
+  toBan,
+  toOutboxItem,
+  truncateError,
+  unbanDetail,
+} from './shared.js';
 
-interface BanRow {
-  id: number;
-  ip: string;
-  jail: string;
-  level: number;
-  created_at: number;
-  updated_at: number;
-  expires_at: number | null;
-  lifted_at: number | null;
-  lifted_by: string | null;
-  offences: number;
-  source: Source;
-  summary: string | null;
-  sample: string | null;
-}
-
-interface TargetRow {
-  ban_id: number;
-  host: string;
-  desired: 'present' | 'absent';
-  state: TargetState;
-  attempts: number;
-  last_error: string | null;
-  applied_at: number | null;
-}
-
-interface AuditRow {
-  id: number;
-  at: number;
-  kind: string;
-  actor: string;
-  ip: string | null;
-  jail: string | null;
-  ban_id: number | null;
-  detail: string;
-}
-
-interface ClaimRow {
-  id: number;
-  ban_id: number;
-  host: string;
-  ip: string;
-  jail: string;
-  desired: 'present' | 'absent';
-  version: number;
-  attempts: number;
-  active_count: number;
-  permanent_count: number;
-  max_expires: number | null;
-}
-
-const JAIL_NOT_ACTIVE: ReadonlySet<string> = new Set(['ignored-unknown-jail', 'ignored-jail-disabled']);
-const DEFAULT_LIST_LIMIT = 1000;
-const MAX_LIST_LIMIT = 100_000;
-const TOP_LIMIT = 10;
-// last_error comes from SSH/firewall output; keep rows small.
-const MAX_ERROR_LENGTH = 2000;
 // A webhook waits at most this long for another process holding the write lock.
 const BUSY_TIMEOUT_MS = 5000;
 // One group commit holds at most this many alerts (more only if a single batch is larger): it bounds
@@ -213,10 +180,10 @@ function prepare(db: Database.Database) {
       `INSERT INTO audit_events (at, kind, actor, ip, jail, ban_id, detail)
        VALUES (@at, @kind, @actor, @ip, @jail, @banId, @detail)`,
     ),
-    listAuditAfter: db.prepare<[{ ip: string | null; after: number; limit: number }], AuditRow>(
+    listAuditAfter: db.prepare<[{ ip: string | null; after: number; limit: number }], AuditRow<string>>(
       `SELECT * FROM audit_events WHERE id > @after AND (@ip IS NULL OR ip = @ip) ORDER BY id LIMIT @limit`,
     ),
-    listAuditLatest: db.prepare<[{ ip: string | null; limit: number }], AuditRow>(
+    listAuditLatest: db.prepare<[{ ip: string | null; limit: number }], AuditRow<string>>(
       `SELECT * FROM audit_events WHERE (@ip IS NULL OR ip = @ip) ORDER BY id DESC LIMIT @limit`,
     ),
     pendingHosts: db.prepare<[number], { host: string }>(
@@ -296,36 +263,6 @@ function prepare(db: Database.Database) {
     savepoint: db.prepare('SAVEPOINT batch'),
     release: db.prepare('RELEASE batch'),
     rollbackTo: db.prepare('ROLLBACK TO batch'),
-  };
-}
-
-function toTarget(row: TargetRow): BanTargetState {
-  return {
-    host: row.host,
-    desired: row.desired,
-    state: row.state,
-    attempts: row.attempts,
-    lastError: row.last_error,
-    appliedAt: row.applied_at,
-  };
-}
-
-function toBan(row: BanRow, targets: TargetRow[]): Ban {
-  return {
-    id: row.id,
-    ip: row.ip,
-    jail: row.jail,
-    level: row.level,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    expiresAt: row.expires_at,
-    liftedAt: row.lifted_at,
-    liftedBy: row.lifted_by,
-    offences: row.offences,
-    source: row.source,
-    summary: row.summary,
-    sample: row.sample,
-    hosts: targets.map(toTarget),
   };
 }
 
@@ -553,32 +490,9 @@ export class SqliteStore implements Store {
       const changed = existing
         ? s.endOffence.run({ id: existing.id, endsAt: item.endsAt }).changes > 0
         : true;
-      if (changed) {
-        this.audit(
-          now,
-          'resolved',
-          source,
-          item.ip ?? existing?.ip ?? null,
-          item.jail ?? existing?.jail ?? null,
-          {
-            banId: existing?.ban_id ?? null,
-            detail: {
-              fingerprint: item.fingerprint,
-              startsAt: item.startsAt,
-              endsAt: item.endsAt,
-              known: !!existing,
-            },
-          },
-        );
-      }
-      return {
-        index: item.index,
-        outcome: 'resolved-recorded',
-        fingerprint: item.fingerprint,
-        ...(item.ip ? { ip: item.ip } : {}),
-        ...(item.jail ? { jail: item.jail } : {}),
-        ...(existing?.ban_id ? { banId: existing.ban_id } : {}),
-      };
+      const { audit, outcome } = resolvedRecord(item, existing);
+      if (changed) this.audit(now, 'resolved', source, audit.ip, audit.jail, audit.extra);
+      return outcome;
     }
 
     const { offence } = item;
@@ -609,7 +523,7 @@ export class SqliteStore implements Store {
     if (!verdict.allowed) {
       s.settleOffence.run({ id: offenceId, outcome: verdict.outcome, banId: null });
       this.audit(now, 'ignored', source, ip, offence.jail, {
-        detail: { outcome: verdict.outcome, reason: verdict.reason, fingerprint: offence.fingerprint },
+        detail: ignoredDetail(verdict, offence),
       });
       return { ...base, outcome: verdict.outcome, reason: verdict.reason };
     }
@@ -623,16 +537,10 @@ export class SqliteStore implements Store {
       summary: offence.summary ?? null,
       sample: offence.sample ?? null,
       actor: source,
-      detail: { fingerprint: offence.fingerprint, originHost: offence.originHost ?? null },
+      detail: offenceDetail(offence),
     });
     s.settleOffence.run({ id: offenceId, outcome: applied.outcome, banId: applied.banId });
-    return {
-      ...base,
-      outcome: applied.outcome,
-      banId: applied.banId,
-      level: applied.level,
-      until: untilText(applied.expiresAt),
-    };
+    return decidedOutcome(base, applied);
   }
 
   /** Reads the history, decides, and writes ban, targets and audit. Runs inside a transaction. */
@@ -690,12 +598,7 @@ export class SqliteStore implements Store {
       for (const host of decision.targets) s.insertTarget.run({ banId, host, now });
       this.audit(now, 'ban', args.actor, ip, jail.name, {
         banId,
-        detail: {
-          level: decision.level,
-          expiresAt: decision.expiresAt,
-          hosts: decision.targets,
-          ...args.detail,
-        },
+        detail: banDetail(decision, args.detail),
       });
       return {
         outcome: 'banned',
@@ -729,13 +632,7 @@ export class SqliteStore implements Store {
     hosts.push(...decision.addTargets);
     this.audit(now, 'extend', args.actor, ip, jail.name, {
       banId: decision.banId,
-      detail: {
-        level: decision.level,
-        previousExpiresAt: active!.expiresAt,
-        expiresAt: decision.expiresAt,
-        addedHosts: decision.addTargets,
-        ...args.detail,
-      },
+      detail: extendDetail(decision, active!.expiresAt, args.detail),
     });
     return {
       outcome: 'extended',
@@ -752,7 +649,7 @@ export class SqliteStore implements Store {
     actor: string,
     ip: string | null,
     jail: string | null,
-    extra: { banId?: number | null; detail: Record<string, unknown> },
+    extra: AuditExtra,
   ): void {
     this.s().insertAudit.run({
       at,
@@ -783,7 +680,7 @@ export class SqliteStore implements Store {
         sample: null,
         actor: request.actor,
         ...(request.duration === undefined ? {} : { duration: request.duration }),
-        detail: { manual: true, ...(request.reason ? { reason: request.reason } : {}) },
+        detail: manualDetail(request.reason),
       });
       return this.loadBan(applied.banId)!;
     });
@@ -810,7 +707,7 @@ export class SqliteStore implements Store {
         s.withdraw.run({ banId: row.id, now: opts.now });
         this.audit(opts.now, 'unban', opts.actor, row.ip, row.jail, {
           banId: row.id,
-          detail: { expiresAt: row.expires_at, ...(opts.reason ? { reason: opts.reason } : {}) },
+          detail: unbanDetail(row.expires_at, opts.reason),
         });
       }
       return rows.map((row) => this.loadBan(row.id)!);
@@ -859,7 +756,7 @@ export class SqliteStore implements Store {
       where.push('b.created_at < @to');
       params.to = query.to;
     }
-    params.limit = Math.min(Math.max(1, Math.trunc(query.limit ?? DEFAULT_LIST_LIMIT)), MAX_LIST_LIMIT);
+    params.limit = clampLimit(query.limit);
     // The filters are fixed SQL fragments; only values travel as parameters.
     const sql = `SELECT b.* FROM bans b ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
                  ORDER BY b.created_at DESC, b.id DESC LIMIT @limit`;
@@ -887,31 +784,12 @@ export class SqliteStore implements Store {
     const s = this.s();
     const window = { from: query.from, to: query.to };
     const bucket = Math.max(1, Math.trunc(query.bucketMs));
-    const perIp = s.bansPerIp.all(window);
-    const topIps = [...perIp]
-      .sort((a, b) => b.bans - a.bans || b.last - a.last || a.ip.localeCompare(b.ip))
-      .slice(0, TOP_LIMIT)
-      .map((row) => ({ ip: row.ip, bans: row.bans, lastBanAt: row.last }));
-    const prefixes = new Map<string, number>();
-    for (const row of perIp) {
-      const key = prefixKey(row.ip);
-      prefixes.set(key, (prefixes.get(key) ?? 0) + row.bans);
-    }
-    const topPrefixes = [...prefixes]
-      .map(([prefix, bans]) => ({ prefix, bans }))
-      .sort((a, b) => b.bans - a.bans || a.prefix.localeCompare(b.prefix))
-      .slice(0, TOP_LIMIT);
-    return {
+    return shapeStats({
       series: s.series.all({ ...window, bucket }),
-      topIps,
-      topPrefixes,
-      perJail: mergeCounts(s.perJailWindow.all(window), s.perJailActive.all({ now }), (row) => row.jail).map(
-        ([jail, bans, active]) => ({ jail, bans, active }),
-      ),
-      perHost: mergeCounts(s.perHostWindow.all(window), s.perHostActive.all({ now }), (row) => row.host).map(
-        ([host, bans, active]) => ({ host, bans, active }),
-      ),
-    };
+      perIp: s.bansPerIp.all(window),
+      perJail: mergeCounts(s.perJailWindow.all(window), s.perJailActive.all({ now }), (row) => row.jail),
+      perHost: mergeCounts(s.perHostWindow.all(window), s.perHostActive.all({ now }), (row) => row.host),
+    });
   }
 
   async activeBansPerJail(now: number): Promise<Array<{ jail: string; active: number }>> {
@@ -922,22 +800,13 @@ export class SqliteStore implements Store {
   async listAudit(query: { ip?: string; limit?: number; after?: number }): Promise<AuditEvent[]> {
     this.flush();
     const s = this.s();
-    const limit = Math.min(Math.max(1, Math.trunc(query.limit ?? DEFAULT_LIST_LIMIT)), MAX_LIST_LIMIT);
+    const limit = clampLimit(query.limit);
     const ip = query.ip ?? null;
     const rows =
       query.after === undefined
         ? s.listAuditLatest.all({ ip, limit })
         : s.listAuditAfter.all({ ip, after: query.after, limit });
-    return rows.map((row) => ({
-      id: row.id,
-      at: row.at,
-      kind: row.kind,
-      actor: row.actor,
-      ip: row.ip,
-      jail: row.jail,
-      banId: row.ban_id,
-      detail: JSON.parse(row.detail) as Record<string, unknown>,
-    }));
+    return rows.map((row) => toAuditEvent(row, JSON.parse(row.detail) as Record<string, unknown>));
   }
 
   async pendingHosts(now: number): Promise<string[]> {
@@ -954,24 +823,9 @@ export class SqliteStore implements Store {
     const run = db.transaction(() => {
       const items: OutboxItem[] = [];
       for (const row of s.claim.all({ host, now, limit: Math.max(1, Math.trunc(limit)) })) {
-        if (row.active_count === 0 && row.desired === 'present') {
-          // The ban ran out before it reached the host: nothing to add, and nothing to remove
-          // because an element that was applied earlier carries its own timeout.
-          s.settleExpired.run({ id: row.id, version: row.version });
-          continue;
-        }
-        const present = row.active_count > 0;
-        items.push({
-          targetId: row.id,
-          banId: row.ban_id,
-          host: row.host,
-          ip: row.ip,
-          jail: row.jail,
-          desired: present ? 'present' : 'absent',
-          expiresAt: present && row.permanent_count === 0 ? row.max_expires : null,
-          version: row.version,
-          attempts: row.attempts,
-        });
+        const item = toOutboxItem(row);
+        if (item) items.push(item);
+        else s.settleExpired.run({ id: row.id, version: row.version });
       }
       return items;
     });
@@ -998,7 +852,7 @@ export class SqliteStore implements Store {
     this.flush();
     const db = this.open();
     const s = this.s();
-    const message = error.length > MAX_ERROR_LENGTH ? `${error.slice(0, MAX_ERROR_LENGTH)}…` : error;
+    const message = truncateError(error);
     db.transaction(() => {
       for (const item of items) {
         s.markFailed.run({ id: item.targetId, version: item.version, error: message, next: nextAttemptAt });
@@ -1011,16 +865,11 @@ export class SqliteStore implements Store {
     now: number,
   ): Promise<Array<{ ip: string; jail: string; expiresAt: number | null }>> {
     this.flush();
-    // One element per address: the longest of the address's bans on this host wins.
-    const byIp = new Map<string, { ip: string; jail: string; expiresAt: number | null }>();
-    for (const row of this.s().desiredForHost.all({ host, now })) {
-      const seen = byIp.get(row.ip);
-      const expiresAt = row.permanent ? null : row.expires_at;
-      if (!seen || (seen.expiresAt !== null && (expiresAt === null || expiresAt > seen.expiresAt))) {
-        byIp.set(row.ip, { ip: row.ip, jail: row.jail, expiresAt });
-      }
-    }
-    return [...byIp.values()];
+    return longestPerIp(
+      this.s()
+        .desiredForHost.all({ host, now })
+        .map((row) => ({ ip: row.ip, jail: row.jail, expiresAt: row.permanent ? null : row.expires_at })),
+    );
   }
 
   async acquireLease(name: string, owner: string, ttlMs: number, now: number): Promise<boolean> {
@@ -1032,21 +881,6 @@ export class SqliteStore implements Store {
     this.flush();
     this.s().releaseLease.run(name, owner);
   }
-}
-
-function mergeCounts<A extends { bans: number }, B extends { active: number }>(
-  window: A[],
-  active: B[],
-  key: (row: A | B) => string,
-): Array<[string, number, number]> {
-  const merged = new Map<string, [string, number, number]>();
-  for (const row of window) merged.set(key(row), [key(row), row.bans, 0]);
-  for (const row of active) {
-    const entry = merged.get(key(row)) ?? [key(row), 0, 0];
-    entry[2] = row.active;
-    merged.set(key(row), entry);
-  }
-  return [...merged.values()].sort((a, b) => b[1] - a[1] || b[2] - a[2] || a[0].localeCompare(b[0]));
 }
 
 /** Applies every migration newer than the database, each in its own IMMEDIATE transaction. */

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { IncrementSettings } from '../../src/config/load.js';
 import { banDuration } from '../../src/domain/escalation.js';
+import { incrementSettings } from '../support/jail.js';
 
 /**
  * Compares banDuration with the real thing: Debian's fail2ban 1.0.2 Python package (installed by
@@ -31,15 +32,7 @@ function fail2ban(bantime: number, extra: Record<string, string>, counts: number
   return JSON.parse(output) as number[];
 }
 
-const base: IncrementSettings = {
-  enabled: true,
-  factor: 1,
-  multipliers: [],
-  maxtime: 0,
-  rndtime: 0,
-  overalljails: false,
-  memory: 86_400,
-};
+const base = incrementSettings({ maxtime: 0 });
 // fail2ban only evaluates the formula for an IP with earlier bans (observer.py incrBanTime: `if banCount > 0`).
 const counts = Array.from({ length: 26 }, (_, i) => i + 1);
 

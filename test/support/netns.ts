@@ -30,6 +30,17 @@ function sh(argv: string[], opts: { input?: string; allowFail?: boolean } = {}):
   }
 }
 
+/** Kills whatever still runs in namespace `name`, then deletes it; a namespace already gone is fine. */
+function removeNamespace(name: string): void {
+  sh(['ip', 'netns', 'pids', name], { allowFail: true })
+    .split('\n')
+    .filter(Boolean)
+    .forEach((p) => {
+      sh(['kill', '-9', p], { allowFail: true });
+    });
+  sh(['ip', 'netns', 'del', name], { allowFail: true });
+}
+
 /** Namespaces left by an earlier run that died (its pid is gone) are removed, nothing else. */
 export function removeStaleNamespaces(): void {
   const names = sh(['ip', 'netns', 'list'], { allowFail: true })
@@ -38,15 +49,7 @@ export function removeStaleNamespaces(): void {
     .filter((name) => name.startsWith(PREFIX));
   for (const name of names) {
     const pid = /^lkb-enf-(\d+)-/.exec(name)?.[1];
-    if (pid && !existsSync(`/proc/${pid}`)) {
-      sh(['ip', 'netns', 'pids', name], { allowFail: true })
-        .split('\n')
-        .filter(Boolean)
-        .forEach((p) => {
-          sh(['kill', '-9', p], { allowFail: true });
-        });
-      sh(['ip', 'netns', 'del', name], { allowFail: true });
-    }
+    if (pid && !existsSync(`/proc/${pid}`)) removeNamespace(name);
   }
 }
 
@@ -135,15 +138,7 @@ export async function createTestHost(opts: { attacker?: boolean; name?: string }
 
   const cleanup = () => {
     if (sshd && sshd.exitCode === null) sshd.kill('SIGKILL');
-    for (const name of namespaces) {
-      sh(['ip', 'netns', 'pids', name], { allowFail: true })
-        .split('\n')
-        .filter(Boolean)
-        .forEach((p) => {
-          sh(['kill', '-9', p], { allowFail: true });
-        });
-      sh(['ip', 'netns', 'del', name], { allowFail: true });
-    }
+    for (const name of namespaces) removeNamespace(name);
     sh(['ip', 'link', 'del', vethRoot], { allowFail: true });
     rmSync(dir, { recursive: true, force: true });
     release();

@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { freePort } from './port.js';
 
 const run = promisify(execFile);
 
@@ -15,17 +15,6 @@ function binDir(): string {
   const newest = versions.at(-1);
   if (!newest) throw new Error('no PostgreSQL server under /usr/lib/postgresql (apt install postgresql)');
   return `/usr/lib/postgresql/${newest}/bin`;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 /**
