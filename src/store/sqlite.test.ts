@@ -41,6 +41,20 @@ storeContract('sqlite (temp file)', async () => {
 });
 
 describe('SqliteStore specifics', () => {
+  it('refuses a database whose schema is newer than this version', async () => {
+    const file = join(tempDir(), 'newer.db');
+    const store = new SqliteStore(file);
+    await store.init();
+    await store.close();
+    const db = new Database(file);
+    const future = (MIGRATIONS.at(-1)?.version ?? 0) + 1;
+    db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)').run(future, Date.now());
+    db.close();
+    const older = new SqliteStore(file);
+    await expect(older.init()).rejects.toThrow(`schema is at version ${future}, newer than this lokiban`);
+    await older.close();
+  });
+
   it('opens in WAL mode with synchronous=FULL and records every migration once', async () => {
     const file = join(tempDir(), 'x.db');
     const first = new SqliteStore(file);

@@ -900,4 +900,14 @@ function migrate(db: Database.Database): void {
       );
     }).immediate();
   }
+  // A database written by a newer lokiban may hold rows this version would misread: refuse to start.
+  const { newest } = db.prepare('SELECT MAX(version) AS newest FROM schema_version').get() as {
+    newest: number | null;
+  };
+  const known = MIGRATIONS.at(-1)?.version ?? 0;
+  if ((newest ?? 0) > known) {
+    throw new Error(
+      `the database schema is at version ${newest}, newer than this lokiban (${known}): upgrade lokiban`,
+    );
+  }
 }
