@@ -22,13 +22,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The packaged services are started by the tests themselves (sshd per namespace, Alertmanager on
-# loopback); the distribution's own instances must not hold ports or keys the tests use.
-# fail2ban is only the reference for the escalation parity test: its daemon must not ban test traffic.
-systemctl disable --now prometheus-alertmanager ssh fail2ban 2>/dev/null || true
-
-bash scripts/start-postgres.sh
-export LOKIBAN_TEST_POSTGRES_URL="postgres://lokiban:lokiban@127.0.0.1:5432/lokiban_test"
+# The machine's own services (its sshd, Alertmanager, fail2ban, PostgreSQL) are never stopped,
+# disabled or reconfigured: the tests start their own instances on their own ports, sockets and
+# directories (sshd per network namespace, Alertmanager on a free loopback port, a private
+# PostgreSQL cluster), and the test sshds log to stderr, where no fail2ban reads them.
+trap 'bash scripts/stop-postgres.sh' EXIT
+eval "$(bash scripts/start-postgres.sh)"
 
 npm ci --no-audit --no-fund
 npm run build

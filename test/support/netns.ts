@@ -91,6 +91,25 @@ function pickSubnet(): { octet: number; release: () => void } {
 
 let counter = 0;
 
+// Above the kernel's metric for a connected route (0), so the veth's route wins while it exists.
+const SAFETY_METRIC = 4242;
+
+/**
+ * The check before any connection to a test host: its namespace exists, its veth exists in the root
+ * namespace, and the kernel routes `address` out through that veth (not through a default route).
+ */
+export function assertRoutedThrough(ns: string, veth: string, address: string): void {
+  const namespaces = sh(['ip', 'netns', 'list'], { allowFail: true })
+    .split('\n')
+    .map((line) => line.split(' ')[0]);
+  if (!namespaces.includes(ns)) throw new Error(`test host namespace ${ns} does not exist`);
+  if (!sh(['ip', '-o', 'link', 'show', 'dev', veth], { allowFail: true }).includes(veth))
+    throw new Error(`test host veth ${veth} does not exist`);
+  const route = sh(['ip', 'route', 'get', address]);
+  if (!new RegExp(`\\bdev ${veth}\\b`).test(route))
+    throw new Error(`${address} does not route through ${veth}: ${route.trim()}`);
+}
+
 export interface TestHost {
   ns: string;
   config: HostConfig;
@@ -100,6 +119,8 @@ export interface TestHost {
   attacker?: { ns: string; banned: string; bystander: string; target: string };
   hostKeyFingerprint: string;
   clientKey: string;
+  /** Throws unless the namespace and veth exist and the host's address routes through the veth. */
+  assertRoutable(): void;
   nft(args: string[], input?: string): string;
   list(family?: 4 | 6): PresentElement[];
   startSshd(): Promise<void>;
@@ -136,16 +157,22 @@ export async function createTestHost(opts: { attacker?: boolean; name?: string }
   let sshd: ChildProcess | undefined;
   const namespaces = [ns];
 
+  const subnet = `10.203.${octet}.0/24`;
   const cleanup = () => {
     if (sshd && sshd.exitCode === null) sshd.kill('SIGKILL');
     for (const name of namespaces) removeNamespace(name);
     sh(['ip', 'link', 'del', vethRoot], { allowFail: true });
+    // Last: until the namespace and its veth are gone, a late connection attempt still hits this.
+    sh(['ip', 'route', 'del', 'unreachable', subnet, 'metric', String(SAFETY_METRIC)], { allowFail: true });
     rmSync(dir, { recursive: true, force: true });
     release();
   };
   process.once('exit', cleanup);
 
   try {
+    // A test host's addresses must never route out of the machine, also while its veth is down or
+    // after its namespace is gone: a catch-all behind the veth's own route refuses them locally.
+    sh(['ip', 'route', 'replace', 'unreachable', subnet, 'metric', String(SAFETY_METRIC)]);
     sh(['ip', 'netns', 'add', ns]);
     sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
     sh(['ip', 'link', 'add', vethRoot, 'type', 'veth', 'peer', 'name', vethHost, 'netns', ns]);
@@ -237,6 +264,7 @@ export async function createTestHost(opts: { attacker?: boolean; name?: string }
         });
     };
     await startSshd();
+    assertRoutedThrough(ns, vethRoot, address);
 
     const config = hostSchema.parse({
       name: opts.name ?? `h${id}`,
@@ -256,6 +284,7 @@ export async function createTestHost(opts: { attacker?: boolean; name?: string }
       attacker,
       hostKeyFingerprint: fingerprint,
       clientKey,
+      assertRoutable: () => assertRoutedThrough(ns, vethRoot, address),
       nft,
       list: (family) =>
         ([4, 6] as const)
