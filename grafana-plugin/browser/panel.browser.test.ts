@@ -4,13 +4,12 @@
  * running responder through a data-proxy stand-in that injects the token, screenshots in both
  * themes, unban end to end, and the 10,000-ban render/sort timings.
  */
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DIST, distDir, PLUGINS } from '../scripts/layout';
 import { TEST_IDS } from '../src/panel/constants';
 import { type StandIn, startStandIn } from './grafana-stand-in';
 import { buildHarness } from './harness/build-harness';
@@ -48,13 +47,6 @@ describe('bans panel in Chromium', () => {
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'lkb-plugin-browser-'));
-    await promisify(execFile)(
-      process.execPath,
-      [join(REPO, 'node_modules/tsx/dist/cli.mjs'), 'scripts/build.ts'],
-      {
-        cwd: PLUGIN,
-      },
-    );
     const harnessDir = join(work, 'harness');
     await buildHarness(harnessDir);
     await writeFile(
@@ -68,7 +60,7 @@ describe('bans panel in Chromium', () => {
     for (const ip of REPEAT_OFFENDERS) await responder.unban(ip);
     await responder.seed(offences.filter((offence) => REPEAT_OFFENDERS.includes(offence.ip)));
     standIn = await startStandIn({
-      distDir: join(PLUGIN, 'dist'),
+      distDir: DIST,
       harnessDir,
       iconsDir: ICONS,
       datasources: {
@@ -173,18 +165,12 @@ describe('bans panel in Chromium', () => {
       '@emotion/css',
       'rxjs',
     ]);
-    for (const plugin of ['lokiban-bans-panel', 'lokiban-responder-datasource']) {
-      const bundle = await readFile(join(PLUGIN, 'dist', plugin, 'module.js'), 'utf8');
+    for (const { id } of PLUGINS) {
+      const bundle = await readFile(join(distDir(id), 'module.js'), 'utf8');
       // Nothing before define(): top-level code would leak globals into Grafana's page.
       const deps = bundle.match(/^define\((\[[^\]]*\])/)?.[1];
-      expect(deps, `${plugin}/module.js does not start with define([...])`).toBeDefined();
+      expect(deps, `${id}/module.js does not start with define([...])`).toBeDefined();
       for (const dep of JSON.parse(deps!) as string[]) expect(provided.has(dep), dep).toBe(true);
-      const manifest = JSON.parse(await readFile(join(PLUGIN, 'dist', plugin, 'plugin.json'), 'utf8'));
-      expect(manifest.id).toBe(plugin);
-      expect(manifest.dependencies.grafanaDependency).toMatch(/^>=\d+\.\d+\.\d+$/);
-      for (const file of ['README.md', 'CHANGELOG.md', 'img/logo.svg']) {
-        await expect(readFile(join(PLUGIN, 'dist', plugin, file))).resolves.toBeTruthy();
-      }
     }
   });
 
@@ -194,8 +180,8 @@ describe('bans panel in Chromium', () => {
       expect(headers.authorization).toBeUndefined();
       for (const secret of secrets) expect(JSON.stringify(headers)).not.toContain(secret);
     }
-    for (const plugin of ['lokiban-bans-panel', 'lokiban-responder-datasource']) {
-      const bundle = await readFile(join(PLUGIN, 'dist', plugin, 'module.js'), 'utf8');
+    for (const { id } of PLUGINS) {
+      const bundle = await readFile(join(distDir(id), 'module.js'), 'utf8');
       for (const secret of secrets) expect(bundle).not.toContain(secret);
     }
   });
@@ -258,7 +244,7 @@ describe('bans panel in Chromium', () => {
     const seedMs = performance.now() - seedStart;
     await standIn.close();
     standIn = await startStandIn({
-      distDir: join(PLUGIN, 'dist'),
+      distDir: DIST,
       harnessDir: join(work, 'harness'),
       iconsDir: ICONS,
       datasources: {

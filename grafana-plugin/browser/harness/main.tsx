@@ -145,11 +145,13 @@ let datasource: DataSourceApi;
 let root: Root | undefined;
 
 const ready = (async () => {
-  const dsModule = await loadAmd('/plugins/lokiban-responder-datasource/module.js');
-  const panelModule = await loadAmd('/plugins/lokiban-bans-panel/module.js');
+  // The app's folder as Grafana serves it: the app's module and the nested plugins' folders.
+  await loadAmd('/plugins/lokiban-app/module.js');
+  const dsModule = await loadAmd('/plugins/lokiban-app/datasource/module.js');
+  const panelModule = await loadAmd('/plugins/lokiban-app/panel/module.js');
   const dsPlugin = dsModule.plugin as DataSourcePlugin<DataSourceApi>;
   panelPlugin = panelModule.plugin as PanelPlugin;
-  const meta = await (await fetch('/plugins/lokiban-responder-datasource/plugin.json')).json();
+  const meta = await (await fetch('/plugins/lokiban-app/datasource/plugin.json')).json();
   const settings = {
     id: 1,
     uid: DS_UID,
