@@ -51,7 +51,6 @@ export const SCREENSHOTS: readonly Screenshot[] = [
     name: 'Active bans, a ban selected: hosts, offence, logs link, history',
   },
   { file: 'grafana-panel-offenders.png', name: 'Top offenders: IPs, /24 and /64 prefixes, jails, hosts' },
-  { file: 'grafana-panel-history.png', name: 'Bans per jail over the dashboard time range' },
   { file: 'grafana-panel-narrow.png', name: 'A narrow panel keeps the whole address and the selected ban' },
 ];
 

@@ -132,6 +132,7 @@ interface Harness {
     width: number;
     height: number;
     role?: 'Viewer' | 'Editor';
+    timeZone?: string;
   }): Promise<{
     queryMs: number;
     renderMs: number;
@@ -166,10 +167,25 @@ const ready = (async () => {
   datasource = new (dsPlugin.DataSourceClass as unknown as new (s: typeof settings) => DataSourceApi)(
     settings,
   );
+  // A Loki datasource as Grafana lists it, for the bans' logs links (Explore itself is not served).
+  const loki = {
+    id: 2,
+    uid: 'loki',
+    type: 'loki',
+    name: 'Loki',
+    meta: { id: 'loki' },
+    access: 'proxy',
+    jsonData: {},
+  };
+  const all = [settings, loki];
+  const find = (ref: unknown) => {
+    const key = typeof ref === 'string' ? ref : (ref as { uid?: string } | undefined)?.uid;
+    return key === undefined ? settings : all.find((ds) => ds.uid === key || ds.name === key);
+  };
   setDataSourceSrv({
     get: async () => datasource,
-    getInstanceSettings: () => settings,
-    getList: () => [settings],
+    getInstanceSettings: find,
+    getList: (filters?: { type?: string }) => all.filter((ds) => !filters?.type || ds.type === filters.type),
     reload: async () => {},
     registerRuntimeDataSource: () => {},
   } as never);
@@ -181,7 +197,7 @@ function nextPaint(): Promise<void> {
 
 const harness: Harness = {
   ready,
-  async render({ mode, width, height, role = 'Editor' }) {
+  async render({ mode, width, height, role = 'Editor', timeZone = 'Europe/Berlin' }) {
     await ready;
     config.bootData.user = { ...config.bootData.user, orgRole: role as never, isSignedIn: true };
     const now = Date.now();
@@ -229,7 +245,7 @@ const harness: Harness = {
                   id={1}
                   data={data}
                   timeRange={range}
-                  timeZone="utc"
+                  timeZone={timeZone}
                   options={options}
                   fieldConfig={{ defaults: {}, overrides: [] }}
                   transparent={false}
