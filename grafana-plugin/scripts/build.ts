@@ -3,9 +3,8 @@
  * module and, nested inside, the bans panel and the responder datasource, each one AMD `module.js`
  * whose shared libraries (React, @grafana/*, @emotion/css, rxjs) are left as AMD dependencies,
  * because Grafana hands its own instances to plugins and a second React copy would break hooks.
- * `--archive` also writes `dist/lokiban-app-<version>.zip`, the file the plugin catalog takes.
+ * scripts/archive.ts then zips it (after `npm run sign`, for a signed release).
  */
-import { createHash } from 'node:crypto';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build } from 'vite';
@@ -22,7 +21,6 @@ import {
   SCREENSHOTS,
   SCREENSHOTS_DIR,
 } from './layout';
-import { zipDirectory } from './zip';
 
 const pkg = JSON.parse(await readFile(join(PLUGIN_ROOT, 'package.json'), 'utf8')) as {
   version: string;
@@ -105,12 +103,3 @@ await cp(join(PLUGIN_ROOT, 'provisioning', 'dashboards'), join(APP_DIST, 'dashbo
   recursive: true,
   filter: (source) => !source.endsWith('.yaml'),
 });
-
-if (process.argv.includes('--archive')) {
-  const archive = join(DIST, `${APP_ID}-${pkg.version}.zip`);
-  const bytes = await zipDirectory(APP_DIST, APP_ID);
-  await writeFile(archive, bytes);
-  const sha1 = createHash('sha1').update(bytes).digest('hex');
-  await writeFile(`${archive}.sha1`, `${sha1}  ${APP_ID}-${pkg.version}.zip\n`);
-  console.log(`${archive} (${bytes.length} bytes, sha1 ${sha1})`);
-}

@@ -1,6 +1,6 @@
 // @vitest-environment node
 /**
- * The built app as the plugin catalog receives it (test/global-setup.ts runs `build.ts --archive`):
+ * The built app as the plugin catalog receives it (test/global-setup.ts runs build.ts and archive.ts):
  * every plugin.json valid against Grafana's plugin.schema.json, LICENSE and screenshots in every
  * plugin folder, one floor for all, and an archive whose single top folder is the app's id.
  */
