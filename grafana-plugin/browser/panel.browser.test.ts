@@ -232,10 +232,17 @@ describe('bans panel in Chromium', () => {
     await shot(page, 'panel-dark.png');
     await page.locator(byTestId(TEST_IDS.tabOffenders)).click();
     // Bars have their own column: none runs under a label or a count.
-    const labels = await boxes(`${byTestId(TEST_IDS.topList('ips'))} button > span:first-child`);
+    const labels = await boxes(byTestId(TEST_IDS.topLabel));
     const bars = await boxes(byTestId(TEST_IDS.topBar));
     expect(bars.length).toBeGreaterThan(0);
     for (const bar of bars) for (const label of labels) expect(overlap(bar, label)).toBe(false);
+    // And every label is whole: an address, prefix, jail or host is only useful complete.
+    const cut = await page
+      .locator(byTestId(TEST_IDS.topLabel))
+      .evaluateAll((elements) =>
+        elements.filter((element) => element.scrollWidth > element.clientWidth).map((e) => e.textContent),
+      );
+    expect(cut).toEqual([]);
     await docsShot(page, 'grafana-panel-offenders.png');
     await page.locator(byTestId(TEST_IDS.tabHistory)).click();
     expect(await page.locator(`${byTestId(TEST_IDS.historyChart)} rect`).count()).toBeGreaterThan(0);

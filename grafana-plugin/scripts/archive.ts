@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { APP_DIST, APP_ID, DIST, PLUGIN_ROOT } from './layout';
 import { zipDirectory } from './zip';
 
-const { version } = JSON.parse(await readFile(join(PLUGIN_ROOT, 'package.json'), 'utf8')) as { version: string };
+const { version } = JSON.parse(await readFile(join(PLUGIN_ROOT, 'package.json'), 'utf8')) as {
+  version: string;
+};
 const name = `${APP_ID}-${version}.zip`;
 const bytes = await zipDirectory(APP_DIST, APP_ID);
 await writeFile(join(DIST, name), bytes);

@@ -29,6 +29,7 @@ export const TEST_IDS = {
   ipHistory: 'lokiban-ip-history',
   topList: (name: string) => `lokiban-top-${name}`,
   topBar: 'lokiban-top-bar',
+  topLabel: 'lokiban-top-label',
 } as const;
 
 /** Row heights of the bans table: one line when wide, two (address, then jail and expiry) when narrow. */

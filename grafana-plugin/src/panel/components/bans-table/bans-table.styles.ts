@@ -33,7 +33,7 @@ export const getStyles = (theme: GrafanaTheme2) => ({
     color: theme.colors.text.secondary,
     fontWeight: theme.typography.fontWeightMedium,
   }),
-  narrowHeader: css({ display: 'flex', gap: theme.spacing(1) }),
+  narrowHeader: css({ display: 'flex', flex: 'none', gap: theme.spacing(1) }),
   sort: css({
     all: 'unset',
     cursor: 'pointer',

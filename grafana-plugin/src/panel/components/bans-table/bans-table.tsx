@@ -239,7 +239,7 @@ function NarrowRow({ row, now, timeZone }: CellProps) {
       </span>
       <span className={cx(styles.narrowLine, styles.muted)}>
         <span className={styles.ellipsis}>
-          {row.jail} · {ordinal(offenceNumber(row.level))} offence
+          {row.jail} · #{offenceNumber(row.level)}
         </span>
         <EnforcementState state={row.state} title={row.targets || undefined} />
         <Cell column="expiresAt" row={row} now={now} timeZone={timeZone} />
