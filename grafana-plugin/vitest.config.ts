@@ -8,7 +8,13 @@ export default defineConfig({
     name: 'grafana-plugin',
     root: import.meta.dirname,
     environment: 'jsdom',
-    include: ['src/**/*.test.{ts,tsx}', 'browser/**/*.test.ts'],
+    include: [
+      'src/**/*.test.{ts,tsx}',
+      'browser/**/*.test.ts',
+      'scripts/**/*.test.ts',
+      'compat/**/*.test.ts',
+    ],
+    globalSetup: ['./test/global-setup.ts'],
     setupFiles: ['./test/setup.ts'],
     // @grafana packages ship ESM that imports CommonJS named exports (moment-timezone): let Vite transform them.
     server: { deps: { inline: [/@grafana\//] } },

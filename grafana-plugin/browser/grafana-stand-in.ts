@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize } from 'node:path';
+import { DATASOURCE_ID, distDir } from '../scripts/layout';
 
 /**
  * The part of Grafana the panel depends on at runtime: static plugin files and the datasource
@@ -68,9 +69,9 @@ export async function startStandIn(options: {
   iconsDir?: string;
   datasources: Record<string, DatasourceInstance>;
 }): Promise<StandIn> {
-  const manifest = JSON.parse(
-    await readFile(join(options.distDir, 'lokiban-responder-datasource', 'plugin.json'), 'utf8'),
-  ) as { routes: Route[] };
+  const manifest = JSON.parse(await readFile(join(distDir(DATASOURCE_ID), 'plugin.json'), 'utf8')) as {
+    routes: Route[];
+  };
   const state: StandIn = { url: '', role: 'Editor', browserHeaders: [], close: async () => {} };
 
   const serveFile = async (response: ServerResponse, root: string, relative: string) => {

@@ -4,13 +4,12 @@
  * running responder through a data-proxy stand-in that injects the token, screenshots in both
  * themes, unban end to end, and the 10,000-ban render/sort timings.
  */
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DIST, distDir, PLUGINS, type SCREENSHOTS, SCREENSHOTS_DIR } from '../scripts/layout';
 import { TEST_IDS } from '../src/panel/constants';
 import { type StandIn, startStandIn } from './grafana-stand-in';
 import { buildHarness } from './harness/build-harness';
@@ -32,6 +31,26 @@ async function shot(page: Page, name: string) {
   await page.screenshot({ path: join(SHOTS, name) });
 }
 
+/**
+ * The screenshots in docs/img (and, through the build, on the plugins' catalog pages): the panel as
+ * rendered here, cropped to it. Every run regenerates them, so they always show the current panel.
+ */
+async function docsShot(page: Page, name: (typeof SCREENSHOTS)[number]['file']) {
+  await page.waitForTimeout(400);
+  await page.locator('#root > div').screenshot({ path: join(SCREENSHOTS_DIR, name) });
+  await page.screenshot({ path: join(SHOTS, name) });
+}
+
+/** Until every active ban is applied on all its hosts (bounded: 50 polls, 10 s). */
+async function waitForApplied(responder: TestResponder) {
+  for (let i = 0; i < 50; i++) {
+    const bans = await responder.activeBans();
+    if (bans.every((ban) => ban.hosts.every((host) => host.state === 'applied'))) return;
+    await new Promise((done) => setTimeout(done, 200));
+  }
+  throw new Error('bans were not applied within 10 s');
+}
+
 interface RenderTiming {
   queryMs: number;
   renderMs: number;
@@ -48,13 +67,6 @@ describe('bans panel in Chromium', () => {
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'lkb-plugin-browser-'));
-    await promisify(execFile)(
-      process.execPath,
-      [join(REPO, 'node_modules/tsx/dist/cli.mjs'), 'scripts/build.ts'],
-      {
-        cwd: PLUGIN,
-      },
-    );
     const harnessDir = join(work, 'harness');
     await buildHarness(harnessDir);
     await writeFile(
@@ -68,7 +80,7 @@ describe('bans panel in Chromium', () => {
     for (const ip of REPEAT_OFFENDERS) await responder.unban(ip);
     await responder.seed(offences.filter((offence) => REPEAT_OFFENDERS.includes(offence.ip)));
     standIn = await startStandIn({
-      distDir: join(PLUGIN, 'dist'),
+      distDir: DIST,
       harnessDir,
       iconsDir: ICONS,
       datasources: {
@@ -125,35 +137,124 @@ describe('bans panel in Chromium', () => {
       { width: 1000, height: 520, ...options },
     );
 
-  it('loads both module.js files as AMD and shows the responder’s bans, light and dark', async () => {
+  /** Boxes of the elements matching `selector`, in page coordinates. */
+  const boxes = (selector: string) =>
+    page.locator(selector).evaluateAll((elements) =>
+      elements.map((element) => {
+        const { left, right, top, bottom } = element.getBoundingClientRect();
+        return { left, right, top, bottom };
+      }),
+    );
+  type Box = { left: number; right: number; top: number; bottom: number };
+  const overlap = (a: Box, b: Box) =>
+    a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  const inside = (inner: Box, outer: Box) =>
+    inner.top >= outer.top - 0.5 && inner.bottom <= outer.bottom + 0.5 && inner.left >= outer.left - 0.5;
+
+  /** The selected row is in the table's viewport and the details pane covers none of the table. */
+  async function expectListAndSelectionVisible() {
+    const [body] = await boxes(byTestId(TEST_IDS.tableBody));
+    const [details] = await boxes(byTestId(TEST_IDS.details));
+    const [selected] = await boxes(`${byTestId(TEST_IDS.row)}[aria-pressed="true"]`);
+    expect(body && details && selected).toBeTruthy();
+    expect(overlap(body!, details!)).toBe(false);
+    expect(inside(selected!, body!)).toBe(true);
+    expect(body!.bottom - body!.top).toBeGreaterThan(60);
+  }
+
+  /** No address is cut: each IP cell shows all of its text. */
+  async function expectWholeAddresses() {
+    const cells = await page.locator(byTestId(TEST_IDS.ip)).evaluateAll((elements) =>
+      elements.map((element) => {
+        const cell = element.parentElement as HTMLElement;
+        const { right } = element.getBoundingClientRect();
+        return {
+          text: element.textContent ?? '',
+          fits:
+            element.scrollWidth <= element.clientWidth + 1 && right <= cell.getBoundingClientRect().right + 1,
+        };
+      }),
+    );
+    expect(cells.length).toBeGreaterThan(0);
+    for (const cell of cells) expect(cell.fits, `${cell.text} is cut`).toBe(true);
+  }
+
+  it('loads the app’s three module.js files as AMD and shows the responder’s bans as an operator needs them', async () => {
+    // The dry-run transport applies each ban at once: wait for that, so the screenshots show enforced bans.
+    await waitForApplied(responder);
     const expected = await responder.activeBans();
     const timing = await render({ mode: 'light' });
     expect(timing.rows).toBe(expected.length);
     await expect(page.locator(byTestId(TEST_IDS.count)).textContent()).resolves.toBe(
       `${expected.length} active`,
     );
-    const firstText = await page.locator(byTestId(TEST_IDS.tableBody)).textContent();
-    for (const ban of expected) expect(firstText).toContain(ban.ip);
-    expect(firstText).toContain('permanent');
-    // The repeat offenders' second ban escalated, and the panel shows the level.
+    const ips = await page.locator(byTestId(TEST_IDS.ip)).allTextContents();
+    expect(ips.sort()).toEqual(expected.map((ban) => ban.ip).sort());
+    expect(await page.locator(byTestId(TEST_IDS.tableBody)).textContent()).toContain('permanent');
+    await expectWholeAddresses();
+
+    // Enforcement by icon and word; every ban of the seed is applied on its host.
+    const states = await page
+      .locator(`${byTestId(TEST_IDS.table)} ${byTestId(TEST_IDS.state)}`)
+      .allTextContents();
+    expect(states).toEqual(expected.map(() => 'enforced'));
+    expect(await page.locator(`${byTestId(TEST_IDS.table)} ${byTestId(TEST_IDS.state)} svg`).count()).toBe(
+      expected.length,
+    );
+
+    // The repeat offenders' second ban escalated: the panel counts it as their 2nd offence.
     const repeat = expected.find((ban) => ban.ip === REPEAT_OFFENDERS[0]);
     expect(repeat?.level).toBe(1);
     const repeatRow = page.locator(byTestId(TEST_IDS.row)).filter({ hasText: REPEAT_OFFENDERS[0] });
-    expect(await repeatRow.locator('[title^="escalation level 1"]').count()).toBe(1);
-    await page.locator(byTestId(TEST_IDS.row)).filter({ hasText: '203.0.113.7' }).click();
-    await expect(page.locator(byTestId(TEST_IDS.details)).textContent()).resolves.toContain(
-      'Failed password',
-    );
-    await shot(page, 'panel-light.png');
+    await expect(repeatRow.locator(byTestId(TEST_IDS.offence)).textContent()).resolves.toBe('#2');
+
+    // Each ban links to its log lines in Explore, on the Loki datasource, around the ban.
+    const href = await repeatRow
+      .locator(`xpath=following-sibling::*[1]`)
+      .locator(byTestId(TEST_IDS.logsLink))
+      .getAttribute('href');
+    const pane = JSON.parse(new URLSearchParams(href!.slice(href!.indexOf('?'))).get('panes')!).lokiban;
+    expect(pane.datasource).toBe('loki');
+    expect(pane.queries[0].expr).toContain('198\\.51\\.100\\.23');
+    expect(Number(pane.range.from)).toBeLessThan(Date.parse(repeat!.createdAt as string));
+
+    // Wide panel: the details open beside the list, which keeps the selected ban in view.
+    await repeatRow.click();
+    const details = page.locator(byTestId(TEST_IDS.details));
+    await expect(details.textContent()).resolves.toContain('2nd');
+    await expect(details.textContent()).resolves.toMatch(/\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} CES?T/);
+    await details.locator(byTestId(TEST_IDS.ipHistory)).getByText('lifted by').first().waitFor();
+    await expectListAndSelectionVisible();
+    await docsShot(page, 'grafana-panel-active.png');
 
     await render({ mode: 'dark' });
     await page.locator(byTestId(TEST_IDS.row)).filter({ hasText: '192.0.2.200' }).click();
     await shot(page, 'panel-dark.png');
     await page.locator(byTestId(TEST_IDS.tabOffenders)).click();
-    await shot(page, 'panel-dark-offenders.png');
+    // Bars have their own column: none runs under a label or a count.
+    const labels = await boxes(byTestId(TEST_IDS.topLabel));
+    const bars = await boxes(byTestId(TEST_IDS.topBar));
+    expect(bars.length).toBeGreaterThan(0);
+    for (const bar of bars) for (const label of labels) expect(overlap(bar, label)).toBe(false);
+    // And every label is whole: an address, prefix, jail or host is only useful complete.
+    const cut = await page
+      .locator(byTestId(TEST_IDS.topLabel))
+      .evaluateAll((elements) =>
+        elements.filter((element) => element.scrollWidth > element.clientWidth).map((e) => e.textContent),
+      );
+    expect(cut).toEqual([]);
+    await docsShot(page, 'grafana-panel-offenders.png');
     await page.locator(byTestId(TEST_IDS.tabHistory)).click();
     expect(await page.locator(`${byTestId(TEST_IDS.historyChart)} rect`).count()).toBeGreaterThan(0);
     await shot(page, 'panel-dark-history.png');
+
+    // Narrow panel: two-line rows with the whole address and prefix; details below, list still there.
+    await render({ mode: 'light', width: 380, height: 560 });
+    await expectWholeAddresses();
+    expect(await page.locator(byTestId(TEST_IDS.ip)).allTextContents()).toContain('2001:db8:1234::/64');
+    await page.locator(byTestId(TEST_IDS.row)).filter({ hasText: '2001:db8:1234::/64' }).click();
+    await expectListAndSelectionVisible();
+    await docsShot(page, 'grafana-panel-narrow.png');
 
     await render({ mode: 'light', width: 360, height: 240 });
     await shot(page, 'panel-light-small.png');
@@ -173,18 +274,12 @@ describe('bans panel in Chromium', () => {
       '@emotion/css',
       'rxjs',
     ]);
-    for (const plugin of ['lokiban-bans-panel', 'lokiban-responder-datasource']) {
-      const bundle = await readFile(join(PLUGIN, 'dist', plugin, 'module.js'), 'utf8');
+    for (const { id } of PLUGINS) {
+      const bundle = await readFile(join(distDir(id), 'module.js'), 'utf8');
       // Nothing before define(): top-level code would leak globals into Grafana's page.
       const deps = bundle.match(/^define\((\[[^\]]*\])/)?.[1];
-      expect(deps, `${plugin}/module.js does not start with define([...])`).toBeDefined();
+      expect(deps, `${id}/module.js does not start with define([...])`).toBeDefined();
       for (const dep of JSON.parse(deps!) as string[]) expect(provided.has(dep), dep).toBe(true);
-      const manifest = JSON.parse(await readFile(join(PLUGIN, 'dist', plugin, 'plugin.json'), 'utf8'));
-      expect(manifest.id).toBe(plugin);
-      expect(manifest.dependencies.grafanaDependency).toMatch(/^>=\d+\.\d+\.\d+$/);
-      for (const file of ['README.md', 'CHANGELOG.md', 'img/logo.svg']) {
-        await expect(readFile(join(PLUGIN, 'dist', plugin, file))).resolves.toBeTruthy();
-      }
     }
   });
 
@@ -194,8 +289,8 @@ describe('bans panel in Chromium', () => {
       expect(headers.authorization).toBeUndefined();
       for (const secret of secrets) expect(JSON.stringify(headers)).not.toContain(secret);
     }
-    for (const plugin of ['lokiban-bans-panel', 'lokiban-responder-datasource']) {
-      const bundle = await readFile(join(PLUGIN, 'dist', plugin, 'module.js'), 'utf8');
+    for (const { id } of PLUGINS) {
+      const bundle = await readFile(join(distDir(id), 'module.js'), 'utf8');
       for (const secret of secrets) expect(bundle).not.toContain(secret);
     }
   });
@@ -251,14 +346,14 @@ describe('bans panel in Chromium', () => {
     await shot(page, 'panel-dark-unreachable.png');
   });
 
-  it('renders and re-sorts 10,000 active bans interactively', async () => {
+  it('renders and re-sorts 10,000 active bans interactively', { timeout: 120_000 }, async () => {
     responder = await startResponder();
     const seedStart = performance.now();
     await responder.seed(manyOffences(10_000));
     const seedMs = performance.now() - seedStart;
     await standIn.close();
     standIn = await startStandIn({
-      distDir: join(PLUGIN, 'dist'),
+      distDir: DIST,
       harnessDir: join(work, 'harness'),
       iconsDir: ICONS,
       datasources: {

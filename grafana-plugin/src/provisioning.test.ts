@@ -33,21 +33,51 @@ describe('provisioning', () => {
     expect(JSON.stringify(lokiban?.jsonData)).not.toMatch(/token/i);
   });
 
-  it('uses the panel and the provisioned datasource in the bans dashboard, with valid options', () => {
-    const panels = json('provisioning/dashboards/lokiban-bans.json').panels as Panel[];
+  /** Dashboards pick datasources through variables, so the app's copies work with any instance. */
+  // biome-ignore-start lint/suspicious/noTemplateCurlyInString: dashboard variable references.
+  const RESPONDER = '${datasource}';
+  const LOKI = '${loki}';
+  // biome-ignore-end lint/suspicious/noTemplateCurlyInString: dashboard variable references.
+  function variables(path: string) {
+    const list = json(path).templating.list as Array<{
+      name: string;
+      type: string;
+      query: string;
+      current: { value?: string };
+    }>;
+    return new Map(list.filter((v) => v.type === 'datasource').map((v) => [v.name, v]));
+  }
+
+  it('uses the panel through a datasource variable that defaults to the provisioned datasource', () => {
+    const dashboard = 'provisioning/dashboards/lokiban-bans.json';
+    const panels = json(dashboard).panels as Panel[];
+    const vars = variables(dashboard);
+    expect(vars.get('datasource')).toMatchObject({ query: datasourceId, current: { value: 'lokiban' } });
+    expect(vars.get('loki')?.query).toBe('loki');
+    expect(datasources.map((ds) => ds.uid)).toContain(vars.get('datasource')!.current.value);
     const ours = panels.filter((panel) => panel.type === panelId);
     expect(ours.length).toBeGreaterThan(0);
-    const uids = new Set(datasources.map((ds) => ds.uid));
     for (const panel of panels) {
-      expect(uids.has(panel.datasource!.uid)).toBe(true);
-      for (const target of panel.targets ?? []) expect(target.datasource?.type).toBe(datasourceId);
+      expect(panel.datasource).toEqual({ type: datasourceId, uid: RESPONDER });
+      for (const target of panel.targets ?? []) expect(target.datasource).toEqual(panel.datasource);
     }
-    for (const panel of ours)
+    for (const panel of ours) {
       expect(Object.keys(panel.options ?? {}).sort()).toEqual(Object.keys(DEFAULT_OPTIONS).sort());
+      expect(panel.options?.logsDatasource).toBe(LOKI);
+    }
+  });
+
+  it('draws history with Grafana’s own time series panel from the per-jail history query', () => {
+    const panels = json('provisioning/dashboards/lokiban-bans.json').panels as Panel[];
+    const history = panels.find((panel) => panel.type === 'timeseries');
+    expect(history?.targets?.map((target) => target.kind)).toEqual(['history']);
   });
 
   it('the metrics dashboard queries metrics the responder exports', () => {
     const panels = json('provisioning/dashboards/lokiban-responder.json').panels as Panel[];
+    expect(variables('provisioning/dashboards/lokiban-responder.json').get('prometheus')?.query).toBe(
+      'prometheus',
+    );
     const names = new Set(
       panels.flatMap((panel) =>
         (panel.targets ?? []).flatMap((target) => target.expr?.match(/lokiban_\w+/g) ?? []),

@@ -132,6 +132,7 @@ interface Harness {
     width: number;
     height: number;
     role?: 'Viewer' | 'Editor';
+    timeZone?: string;
   }): Promise<{
     queryMs: number;
     renderMs: number;
@@ -145,11 +146,13 @@ let datasource: DataSourceApi;
 let root: Root | undefined;
 
 const ready = (async () => {
-  const dsModule = await loadAmd('/plugins/lokiban-responder-datasource/module.js');
-  const panelModule = await loadAmd('/plugins/lokiban-bans-panel/module.js');
+  // The app's folder as Grafana serves it: the app's module and the nested plugins' folders.
+  await loadAmd('/plugins/lokiban-app/module.js');
+  const dsModule = await loadAmd('/plugins/lokiban-app/datasource/module.js');
+  const panelModule = await loadAmd('/plugins/lokiban-app/panel/module.js');
   const dsPlugin = dsModule.plugin as DataSourcePlugin<DataSourceApi>;
   panelPlugin = panelModule.plugin as PanelPlugin;
-  const meta = await (await fetch('/plugins/lokiban-responder-datasource/plugin.json')).json();
+  const meta = await (await fetch('/plugins/lokiban-app/datasource/plugin.json')).json();
   const settings = {
     id: 1,
     uid: DS_UID,
@@ -164,10 +167,25 @@ const ready = (async () => {
   datasource = new (dsPlugin.DataSourceClass as unknown as new (s: typeof settings) => DataSourceApi)(
     settings,
   );
+  // A Loki datasource as Grafana lists it, for the bans' logs links (Explore itself is not served).
+  const loki = {
+    id: 2,
+    uid: 'loki',
+    type: 'loki',
+    name: 'Loki',
+    meta: { id: 'loki' },
+    access: 'proxy',
+    jsonData: {},
+  };
+  const all = [settings, loki];
+  const find = (ref: unknown) => {
+    const key = typeof ref === 'string' ? ref : (ref as { uid?: string } | undefined)?.uid;
+    return key === undefined ? settings : all.find((ds) => ds.uid === key || ds.name === key);
+  };
   setDataSourceSrv({
     get: async () => datasource,
-    getInstanceSettings: () => settings,
-    getList: () => [settings],
+    getInstanceSettings: find,
+    getList: (filters?: { type?: string }) => all.filter((ds) => !filters?.type || ds.type === filters.type),
     reload: async () => {},
     registerRuntimeDataSource: () => {},
   } as never);
@@ -179,7 +197,7 @@ function nextPaint(): Promise<void> {
 
 const harness: Harness = {
   ready,
-  async render({ mode, width, height, role = 'Editor' }) {
+  async render({ mode, width, height, role = 'Editor', timeZone = 'Europe/Berlin' }) {
     await ready;
     config.bootData.user = { ...config.bootData.user, orgRole: role as never, isSignedIn: true };
     const now = Date.now();
@@ -227,7 +245,7 @@ const harness: Harness = {
                   id={1}
                   data={data}
                   timeRange={range}
-                  timeZone="utc"
+                  timeZone={timeZone}
                   options={options}
                   fieldConfig={{ defaults: {}, overrides: [] }}
                   transparent={false}

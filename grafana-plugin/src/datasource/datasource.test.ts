@@ -109,6 +109,37 @@ describe('LokibanDatasource', () => {
     expect(test).toMatchObject({ status: 'error', message: expect.stringMatching(/API token/) });
   });
 
+  it('returns one time series per jail for the history query', async () => {
+    backend(() => apiStats());
+    const result = await datasource().query(request([{ refId: 'H', kind: 'history' }]));
+    expect(result.data.map((frame) => frame.name)).toEqual(['nginx-http-auth', 'sshd']);
+    const sshd = result.data[1];
+    expect(sshd.fields.map((field: { name: string }) => field.name)).toEqual(['time', 'bans']);
+    expect(sshd.fields[1].values).toEqual([4, 7]);
+    expect(sshd.fields[1].config.displayNameFromDS).toBe('sshd');
+    expect(sshd.fields[1].labels).toEqual({ jail: 'sshd' });
+  });
+
+  it('reads each jail’s findtime, and its log query when the responder publishes one', async () => {
+    const requests = backend(() => ({
+      jails: [
+        {
+          name: 'sshd',
+          findtime: 600,
+          logql: '{job="sshd"} | regexp `(?P<ip>\\S+)`',
+          ipLabel: 'ip',
+          bantime: 3600,
+        },
+        { name: 'postfix-sasl', findtime: 3600, bantime: -1 },
+      ],
+    }));
+    expect(await datasource().jails()).toEqual([
+      { name: 'sshd', findtime: 600, logql: '{job="sshd"} | regexp `(?P<ip>\\S+)`', ipLabel: 'ip' },
+      { name: 'postfix-sasl', findtime: 3600 },
+    ]);
+    expect(requests[0]!.url).toBe(`${BASE}/read/jails`);
+  });
+
   it('reports the jail count on test', async () => {
     backend(() => ({ jails: [{ name: 'sshd' }, { name: 'postfix-sasl' }] }));
     expect(await datasource().testDatasource()).toMatchObject({

@@ -8,9 +8,10 @@ import {
 } from '@grafana/data';
 import { type FetchError, getBackendSrv, isFetchError } from '@grafana/runtime';
 import { lastValueFrom } from 'rxjs';
-import type { ApiBan, ApiBansResponse, ApiStats, ApiUnbanResponse } from '../shared/api-types';
+import type { ApiBan, ApiBansResponse, ApiJail, ApiStats, ApiUnbanResponse } from '../shared/api-types';
 import { bucketFor } from '../shared/format';
-import { bansToFrame, statsToFrames } from '../shared/frames';
+import { bansToFrame, seriesPerJail, statsToFrames } from '../shared/frames';
+import type { JailLogs } from '../shared/logs-link';
 import type { LokibanResponderApi } from '../shared/responder-api';
 import { DEFAULT_QUERY, type LokibanOptions, type LokibanQuery } from './types';
 
@@ -115,13 +116,17 @@ export class LokibanDatasource
               }
               frames.push(frame);
             }
-            if (query.kind === 'overview' || query.kind === 'stats') {
+            if (query.kind === 'overview' || query.kind === 'stats' || query.kind === 'history') {
               const stats = await this.get<ApiStats>(
                 'stats',
                 { from: String(from), to: String(to), bucket: bucketFor(to - from) },
                 request.requestId,
               );
-              frames.push(...statsToFrames(stats, target.refId));
+              frames.push(
+                ...(query.kind === 'history'
+                  ? seriesPerJail(stats, target.refId)
+                  : statsToFrames(stats, target.refId)),
+              );
             }
             return frames;
           }),
@@ -148,6 +153,20 @@ export class LokibanDatasource
   async history(ip: string): Promise<ApiBan[]> {
     try {
       return (await this.get<ApiBansResponse>('bans', { ip, limit: '200' })).bans;
+    } catch (error) {
+      throw describeFailure(error);
+    }
+  }
+
+  async jails(): Promise<JailLogs[]> {
+    try {
+      const result = await this.get<{ jails: ApiJail[] }>('jails', {});
+      return result.jails.map((jail) => ({
+        name: jail.name,
+        findtime: jail.findtime,
+        ...(typeof jail.logql === 'string' && jail.logql ? { logql: jail.logql } : {}),
+        ...(typeof jail.ipLabel === 'string' && jail.ipLabel ? { ipLabel: jail.ipLabel } : {}),
+      }));
     } catch (error) {
       throw describeFailure(error);
     }

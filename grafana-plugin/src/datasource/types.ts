@@ -1,9 +1,12 @@
 import type { DataQuery, DataSourceJsonData } from '@grafana/data';
 
-export type QueryKind = 'overview' | 'bans' | 'stats';
+export type QueryKind = 'overview' | 'bans' | 'stats' | 'history';
 
 export interface LokibanQuery extends DataQuery {
-  /** `overview` = active bans + history aggregates: what the bans panel shows. */
+  /**
+   * `overview` = active bans + history aggregates: what the bans panel shows. `history` = bans over
+   * time, one series per jail, for Grafana's time series panel.
+   */
   kind?: QueryKind;
   /** Bans query only: false lists every ban created in the dashboard time range. */
   activeOnly?: boolean;

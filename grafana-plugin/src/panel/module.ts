@@ -1,5 +1,6 @@
 import { PanelPlugin } from '@grafana/data';
 import { BansPanel } from './components/bans-panel/bans-panel';
+import { LogsDatasourceEditor } from './components/logs-datasource-editor/logs-datasource-editor';
 import { type BansPanelOptions, DEFAULT_OPTIONS } from './types';
 
 export const plugin = new PanelPlugin<BansPanelOptions>(BansPanel).setPanelOptions((builder) =>
@@ -45,11 +46,29 @@ export const plugin = new PanelPlugin<BansPanelOptions>(BansPanel).setPanelOptio
       defaultValue: DEFAULT_OPTIONS.extendDurations,
       showIf: (options) => options.allowActions,
     })
+    .addCustomEditor({
+      id: 'logsDatasource',
+      path: 'logsDatasource',
+      name: 'Logs datasource',
+      description:
+        'The Loki datasource each ban’s “Logs” link opens in Explore, with the jail’s query for that address and time. Empty: the first Loki datasource.',
+      editor: LogsDatasourceEditor,
+      defaultValue: DEFAULT_OPTIONS.logsDatasource,
+    })
+    .addTextInput({
+      path: 'logsSelector',
+      name: 'Logs stream selector',
+      description:
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: `${jail}` is the placeholder operators write.
+        'Used by the logs link when the responder does not publish the jail’s query: the streams to search for the address, ${jail} is replaced.',
+      defaultValue: DEFAULT_OPTIONS.logsSelector,
+    })
     .addTextInput({
       path: 'ipLink',
-      name: 'IP link',
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: `${ip}` is the placeholder operators write.
-      description: 'Optional URL opened from an IP; ${ip} is replaced, e.g. an Explore query on Loki.',
+      name: 'Extra IP link',
+      description:
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: `${ip}` is the placeholder operators write.
+        'Optional URL opened from a ban’s details; ${ip} is replaced, e.g. a threat-intelligence lookup.',
       defaultValue: DEFAULT_OPTIONS.ipLink,
     }),
 );

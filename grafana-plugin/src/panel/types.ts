@@ -11,8 +11,12 @@ export interface BansPanelOptions {
   allowActions: boolean;
   /** Durations offered by Extend, comma-separated, e.g. `1h, 1d, 1w, -1` (-1 = permanent). */
   extendDurations: string;
-  /** Optional link for an IP, `${ip}` is replaced (URL-encoded), e.g. an Explore query on Loki. */
+  /** Optional extra link for an IP, `${ip}` is replaced (URL-encoded), e.g. a threat-intel lookup. */
   ipLink: string;
+  /** The Loki datasource (uid or name, may be a dashboard variable) that the logs link opens; '' = the first. */
+  logsDatasource: string;
+  /** Stream selector for the logs link when the responder does not publish the jail's query; `${jail}` is replaced. */
+  logsSelector: string;
 }
 
 export const DEFAULT_OPTIONS: BansPanelOptions = {
@@ -22,4 +26,6 @@ export const DEFAULT_OPTIONS: BansPanelOptions = {
   allowActions: true,
   extendDurations: '1h, 1d, 1w, -1',
   ipLink: '',
+  logsDatasource: '',
+  logsSelector: '{job=~".+"}',
 };

@@ -43,6 +43,16 @@ export interface ApiStats {
   perHost: Array<{ host: string; bans: number; active: number }>;
 }
 
+/** GET /api/v1/jails: the settings the panel needs for a ban's logs link. */
+export interface ApiJail {
+  name: string;
+  findtime: number;
+  /** The jail's log query (selector, filters, extraction), when the responder publishes it. */
+  logql?: string;
+  /** The label that query extracts the address into. */
+  ipLabel?: string;
+}
+
 /** POST /api/v1/unban → the bans it lifted. */
 export interface ApiUnbanResponse {
   ip: string;

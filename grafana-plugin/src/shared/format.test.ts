@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bucketFor, formatAgo, formatRemaining } from './format';
+import { bucketFor, formatAgo, formatRemaining, offenceNumber, ordinal } from './format';
 
 describe('format', () => {
   it('shows two units of remaining time', () => {
@@ -23,5 +23,26 @@ describe('format', () => {
     expect(formatAgo(30_000)).toBe('just now');
     expect(formatAgo(5 * 60_000)).toBe('5m ago');
     expect(formatAgo(3 * 86_400_000)).toBe('3d ago');
+  });
+});
+
+describe('offences', () => {
+  it('counts from one, as operators do', () => {
+    expect([1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111].map(ordinal)).toEqual([
+      '1st',
+      '2nd',
+      '3rd',
+      '4th',
+      '11th',
+      '12th',
+      '13th',
+      '21st',
+      '22nd',
+      '23rd',
+      '101st',
+      '111th',
+    ]);
+    expect(offenceNumber(0)).toBe(1);
+    expect(offenceNumber(2)).toBe(3);
   });
 });

@@ -52,3 +52,18 @@ export function formatAgo(ms: number): string {
   if (ms < DAY) return `${Math.floor(ms / HOUR)}h ago`;
   return `${Math.floor(ms / DAY)}d ago`;
 }
+
+/** `1st`, `2nd`, `3rd`, `11th`, `22nd`. */
+export function ordinal(n: number): string {
+  const tens = n % 100;
+  if (tens >= 11 && tens <= 13) return `${n}th`;
+  return `${n}${['th', 'st', 'nd', 'rd'][n % 10] ?? 'th'}`;
+}
+
+/**
+ * A ban's escalation level as operators count offences: level 0 is the address's 1st offence in
+ * the jail's memory window, level 2 its 3rd (two earlier bans made this one longer).
+ */
+export function offenceNumber(level: number): number {
+  return level + 1;
+}

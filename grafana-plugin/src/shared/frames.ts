@@ -1,5 +1,5 @@
 import { createDataFrame, type DataFrame, type Field, FieldType } from '@grafana/data';
-import { type ApiBan, type ApiStats, toEpochMs } from './api-types';
+import { type ApiBan, type ApiBanTarget, type ApiStats, toEpochMs } from './api-types';
 
 /** Frame names: the contract between the datasource (writer) and the panel (reader). */
 export const FRAME = {
@@ -59,6 +59,8 @@ export function bansToFrame(bans: ApiBan[], refId?: string): DataFrame {
       { name: 'liftedAt', type: FieldType.time, values: bans.map((ban) => toEpochMs(ban.liftedAt)) },
       { name: 'state', type: FieldType.string, values: bans.map(summariseTargets) },
       { name: 'targets', type: FieldType.string, values: bans.map(describeTargets) },
+      // Each host's enforcement record, for the panel's details; the table panel shows it as JSON.
+      { name: 'hostStates', type: FieldType.other, values: bans.map((ban) => ban.hosts) },
       { name: 'summary', type: FieldType.string, values: bans.map((ban) => ban.summary ?? '') },
       { name: 'sample', type: FieldType.string, values: bans.map((ban) => ban.sample ?? '') },
       { name: 'source', type: FieldType.string, values: bans.map((ban) => ban.source) },
@@ -119,6 +121,34 @@ export function statsToFrames(stats: ApiStats, refId?: string): DataFrame[] {
   ];
 }
 
+/**
+ * Bans over time as one frame per jail (time, bans): the multi-frame shape Grafana's time series
+ * panel draws without transformations, one series per jail named after it.
+ */
+export function seriesPerJail(stats: ApiStats, refId?: string): DataFrame[] {
+  const jails = [...new Set(stats.series.map((point) => point.jail))].sort();
+  return jails.map((jail) => {
+    const points = stats.series
+      .filter((point) => point.jail === jail)
+      .map((point) => ({ time: toEpochMs(point.time), bans: point.bans }))
+      .sort((a, b) => (a.time ?? 0) - (b.time ?? 0));
+    return createDataFrame({
+      name: jail,
+      refId,
+      fields: [
+        { name: 'time', type: FieldType.time, values: points.map((point) => point.time) },
+        {
+          name: 'bans',
+          type: FieldType.number,
+          values: points.map((point) => point.bans),
+          labels: { jail },
+          config: { displayNameFromDS: jail, unit: 'short', decimals: 0 },
+        },
+      ],
+    });
+  });
+}
+
 /** A field by name and type, so a renamed or retyped column is reported rather than misread. */
 export function findField(frame: DataFrame, name: string, type: FieldType): Field | undefined {
   return frame.fields.find((field) => field.name === name && field.type === type);
@@ -136,10 +166,13 @@ export interface BanRow {
   level: number;
   offences: number;
   createdAt: number;
+  /** The last offence folded into the ban (or the last manual change). */
+  updatedAt: number;
   expiresAt: number | null;
   liftedAt: number | null;
   state: TargetSummary;
   targets: string;
+  hostStates: ApiBanTarget[];
   summary: string;
   sample: string;
 }
@@ -169,9 +202,11 @@ export function readBans(frame: DataFrame): ReadResult<BanRow> {
   const hosts = values<string>('hosts', FieldType.string);
   const level = values<number>('level', FieldType.number);
   const offences = values<number>('offences', FieldType.number);
+  const updatedAt = values<number>('updatedAt', FieldType.time);
   const liftedAt = values<number | null>('liftedAt', FieldType.time);
   const state = values<TargetSummary>('state', FieldType.string);
   const targets = values<string>('targets', FieldType.string);
+  const hostStates = values<ApiBanTarget[]>('hostStates', FieldType.other);
   const summary = values<string>('summary', FieldType.string);
   const sample = values<string>('sample', FieldType.string);
   const rows: BanRow[] = new Array(frame.length);
@@ -184,10 +219,12 @@ export function readBans(frame: DataFrame): ReadResult<BanRow> {
       level: level?.[i] ?? 0,
       offences: offences?.[i] ?? 0,
       createdAt: createdAt[i] ?? 0,
+      updatedAt: updatedAt?.[i] ?? createdAt[i] ?? 0,
       expiresAt: expiresAt[i] ?? null,
       liftedAt: liftedAt?.[i] ?? null,
       state: state?.[i] ?? 'none',
       targets: targets?.[i] ?? '',
+      hostStates: hostStates?.[i] ?? [],
       summary: summary?.[i] ?? '',
       sample: sample?.[i] ?? '',
     };

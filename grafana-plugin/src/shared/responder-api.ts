@@ -1,4 +1,5 @@
 import type { ApiBan } from './api-types';
+import type { JailLogs } from './logs-link';
 
 /**
  * What the bans panel calls on the lokiban datasource. The two plugins are separate bundles, so
@@ -7,6 +8,8 @@ import type { ApiBan } from './api-types';
 export interface LokibanResponderApi {
   readonly lokibanResponder: true;
   history(ip: string): Promise<ApiBan[]>;
+  /** Each jail's findtime and, when the responder publishes it, its log query. */
+  jails(): Promise<JailLogs[]>;
   unban(ip: string, jail?: string): Promise<ApiBan[]>;
   /** Sets the ban to end `duration` from now (`1h`, `1d`, `-1` permanent); never shortens it. */
   extend(ip: string, jail: string, duration: string): Promise<ApiBan>;
@@ -18,6 +21,7 @@ export function isResponderApi(value: unknown): value is LokibanResponderApi {
     candidate?.lokibanResponder === true &&
     typeof candidate.unban === 'function' &&
     typeof candidate.extend === 'function' &&
-    typeof candidate.history === 'function'
+    typeof candidate.history === 'function' &&
+    typeof candidate.jails === 'function'
   );
 }

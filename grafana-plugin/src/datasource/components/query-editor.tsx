@@ -14,6 +14,11 @@ const KINDS: Array<SelectableValue<QueryKind>> = [
   },
   { label: 'Bans', value: 'bans', description: 'One row per ban' },
   { label: 'Stats', value: 'stats', description: 'Bans over time, top IPs and prefixes, per jail and host' },
+  {
+    label: 'History',
+    value: 'history',
+    description: 'Bans over time, one series per jail (time series panel)',
+  },
 ];
 
 export function QueryEditor({ query, onChange, onRunQuery }: Props) {
@@ -27,7 +32,7 @@ export function QueryEditor({ query, onChange, onRunQuery }: Props) {
       <InlineField label="Query">
         <RadioButtonGroup options={KINDS} value={current.kind} onChange={(kind) => update({ kind })} />
       </InlineField>
-      {current.kind !== 'stats' && (
+      {(current.kind === 'overview' || current.kind === 'bans') && (
         <>
           <InlineField label="Active only" tooltip="Off: every ban created in the dashboard time range">
             <InlineSwitch

@@ -1,10 +1,29 @@
-import { dateTimeFormat, type SelectableValue, type TimeZone, textUtil } from '@grafana/data';
-import { Button, ConfirmModal, IconButton, RadioButtonGroup, Stack, TextLink, useStyles2 } from '@grafana/ui';
+import {
+  dateTimeFormat,
+  dateTimeFormatWithAbbrevation,
+  type SelectableValue,
+  type TimeZone,
+  textUtil,
+} from '@grafana/data';
+import {
+  Button,
+  ConfirmModal,
+  IconButton,
+  InteractiveTable,
+  LinkButton,
+  RadioButtonGroup,
+  Stack,
+  TextLink,
+  useStyles2,
+} from '@grafana/ui';
 import React, { useEffect, useState } from 'react';
-import { type ApiBan, toEpochMs } from '../../../shared/api-types';
+import { type ApiBan, type ApiBanTarget, toEpochMs } from '../../../shared/api-types';
+import { formatRemaining, offenceNumber, ordinal } from '../../../shared/format';
 import type { BanRow } from '../../../shared/frames';
 import type { LokibanResponderApi } from '../../../shared/responder-api';
 import { TEST_IDS } from '../../constants';
+import type { LogsLink } from '../../use-logs-link';
+import { EnforcementState } from '../enforcement-state/enforcement-state';
 import { getStyles } from './ban-details.styles';
 
 export type ActionResult =
@@ -14,11 +33,15 @@ export type ActionResult =
 
 interface Props {
   row: BanRow;
-  height: number;
+  /** Beside the table (wide panels) or below it. */
+  placement: 'side' | 'below';
+  width: number | undefined;
+  height: number | undefined;
   api: LokibanResponderApi | undefined;
   canAct: boolean;
   extendDurations: string[];
   ipLink: string;
+  logs: LogsLink;
   timeZone: TimeZone;
   onClose: () => void;
   onResult: (result: ActionResult) => void;
@@ -31,12 +54,14 @@ export function durationLabel(duration: string): string {
 }
 
 export function BanDetails(props: Props) {
-  const { row, api, canAct, extendDurations, ipLink, timeZone, onClose, onResult } = props;
+  const { row, api, canAct, extendDurations, ipLink, logs, timeZone, onClose, onResult } = props;
   const styles = useStyles2(getStyles);
   const [confirm, setConfirm] = useState<Pending>();
   const [busy, setBusy] = useState(false);
   const [duration, setDuration] = useState(extendDurations[0] ?? '1h');
   const [history, setHistory] = useState<ApiBan[] | string | undefined>();
+  const time = (ms: number) => dateTimeFormatWithAbbrevation(ms, { timeZone });
+  const clock = (ms: number) => dateTimeFormat(ms, { timeZone, format: 'HH:mm:ss' });
 
   useEffect(() => {
     if (!api) return;
@@ -82,18 +107,48 @@ export function BanDetails(props: Props) {
   // sanitizer drops `javascript:` and similar schemes.
   // biome-ignore lint/suspicious/noTemplateCurlyInString: `${ip}` is the placeholder operators write, as in Grafana links.
   const safe = ipLink ? textUtil.sanitizeUrl(ipLink.split('${ip}').join(encodeURIComponent(row.ip))) : '';
-  const link = safe === 'about:blank' ? '' : safe;
+  const extraLink = safe === 'about:blank' ? '' : safe;
+  const logsHref = logs.href(row);
+  const offence = offenceNumber(row.level);
+  const hosts = row.hostStates;
 
   return (
-    <section className={styles.details} style={{ height: props.height }} data-testid={TEST_IDS.details}>
+    <section
+      className={props.placement === 'side' ? styles.side : styles.below}
+      style={{ width: props.width, height: props.height }}
+      data-testid={TEST_IDS.details}
+      aria-label={`Ban of ${row.ip}`}
+    >
       <div className={styles.heading}>
         <span className={styles.ip}>{row.ip}</span>
-        {link && (
-          <TextLink href={link} external inline={false}>
-            Logs
+        <IconButton
+          name="times"
+          tooltip="Close details"
+          onClick={onClose}
+          data-testid={TEST_IDS.closeDetails}
+        />
+      </div>
+      <div className={styles.actions}>
+        {logsHref ? (
+          <LinkButton
+            size="sm"
+            variant="secondary"
+            icon="document-info"
+            href={logsHref}
+            data-testid={TEST_IDS.logsLink}
+          >
+            Logs in Explore
+          </LinkButton>
+        ) : (
+          <Button size="sm" variant="secondary" icon="document-info" disabled tooltip={logs.unavailable}>
+            Logs in Explore
+          </Button>
+        )}
+        {extraLink && (
+          <TextLink href={extraLink} external inline={false}>
+            {`More about ${row.ip}`}
           </TextLink>
         )}
-        <span className={styles.grow} />
         {canAct && api && (
           <Stack gap={1}>
             <Button
@@ -118,27 +173,39 @@ export function BanDetails(props: Props) {
             </Button>
           </Stack>
         )}
-        <IconButton
-          name="times"
-          tooltip="Close details"
-          onClick={onClose}
-          data-testid={TEST_IDS.closeDetails}
-        />
       </div>
       <div className={styles.grid}>
         <span className={styles.label}>Jail</span>
         <span>{row.jail}</span>
-        <span className={styles.label}>Hosts</span>
-        <span>{row.targets || '—'}</span>
-        <span className={styles.label}>Level</span>
+        <span className={styles.label}>Enforced</span>
+        <EnforcementState state={row.state} />
+        <span className={styles.label}>Offence</span>
         <span>
-          {row.level} ({row.offences} offence{row.offences === 1 ? '' : 's'})
+          {ordinal(offence)}
+          <span className={styles.label}>
+            {offence === 1
+              ? ' · the jail’s base ban time'
+              : ` · ${offence - 1} earlier ban${offence === 2 ? '' : 's'} made this one longer`}
+            {row.offences > 1 ? ` · ${row.offences} alerts folded in` : ''}
+          </span>
         </span>
         <span className={styles.label}>Banned at</span>
-        <span>{dateTimeFormat(row.createdAt, { timeZone })}</span>
+        <span>{time(row.createdAt)}</span>
+        {row.updatedAt > row.createdAt + 1000 && (
+          <>
+            <span className={styles.label}>Last change</span>
+            <span>{time(row.updatedAt)}</span>
+          </>
+        )}
         <span className={styles.label}>Expires</span>
         <span>
-          {row.expiresAt === null ? 'never (permanent)' : dateTimeFormat(row.expiresAt, { timeZone })}
+          {row.expiresAt === null ? (
+            'never (permanent)'
+          ) : (
+            <>
+              {time(row.expiresAt)} <RemainingTime until={row.expiresAt} />
+            </>
+          )}
         </span>
         {row.summary && (
           <>
@@ -152,8 +219,22 @@ export function BanDetails(props: Props) {
             <pre className={styles.sample}>{row.sample}</pre>
           </>
         )}
-        <span className={styles.label}>History</span>
-        <div data-testid={TEST_IDS.ipHistory}>{renderHistory(history, api, timeZone, styles.history)}</div>
+      </div>
+      <h6 className={styles.subheading}>Hosts</h6>
+      <div data-testid={TEST_IDS.detailsHosts}>
+        {hosts.length === 0 ? (
+          <span className={styles.label}>{row.targets || 'No target host.'}</span>
+        ) : (
+          <InteractiveTable
+            columns={hostColumns(hosts, clock)}
+            data={hosts}
+            getRowId={(target: ApiBanTarget) => target.host}
+          />
+        )}
+      </div>
+      <h6 className={styles.subheading}>Bans of this address</h6>
+      <div data-testid={TEST_IDS.ipHistory}>
+        <IpHistory history={history} api={api} time={time} />
       </div>
       {!canAct && api && (
         <p className={styles.label}>Unban and extend are available to Editors and Admins.</p>
@@ -184,28 +265,93 @@ export function BanDetails(props: Props) {
   );
 }
 
-function renderHistory(
-  history: ApiBan[] | string | undefined,
-  api: LokibanResponderApi | undefined,
-  timeZone: TimeZone,
-  className: string,
-) {
-  if (!api) return 'Available with the lokiban responder datasource.';
-  if (history === undefined) return 'Loading…';
-  if (typeof history === 'string') return `Could not load: ${history}`;
-  if (history.length === 0) return 'No other bans.';
+function RemainingTime({ until }: { until: number }) {
+  const styles = useStyles2(getStyles);
+  return <span className={styles.label}>(in {formatRemaining(until - Date.now())})</span>;
+}
+
+type Cell<T> = { row: { original: T } };
+
+/** Host, state, when it was applied (same day as the ban: the clock time), attempts, and errors if any. */
+function hostColumns(hosts: ApiBanTarget[], clock: (ms: number) => string) {
+  const columns = [
+    { id: 'host', header: 'Host' },
+    {
+      id: 'state',
+      header: 'State',
+      cell: ({ row: { original } }: Cell<ApiBanTarget>) => (
+        <EnforcementState state={original.desired === 'absent' ? 'removed' : original.state} />
+      ),
+    },
+    {
+      id: 'appliedAt',
+      header: 'Applied',
+      cell: ({ row: { original } }: Cell<ApiBanTarget>) => {
+        const at = toEpochMs(original.appliedAt);
+        return at === null ? '—' : clock(at);
+      },
+    },
+    { id: 'attempts', header: 'Attempts' },
+  ];
+  if (hosts.some((host) => host.lastError)) {
+    columns.push({
+      id: 'lastError',
+      header: 'Last error',
+      cell: ({ row: { original } }: Cell<ApiBanTarget>) => original.lastError ?? '—',
+    });
+  }
+  return columns;
+}
+
+interface HistoryRow {
+  id: number;
+  createdAt: number | null;
+  jail: string;
+  offence: string;
+  end: string;
+}
+
+function IpHistory(props: {
+  history: ApiBan[] | string | undefined;
+  api: LokibanResponderApi | undefined;
+  time: (ms: number) => string;
+}) {
+  const { history, api, time } = props;
+  if (!api) return <>Available with the lokiban responder datasource.</>;
+  if (history === undefined) return <>Loading…</>;
+  if (typeof history === 'string') return <>Could not load: {history}</>;
+  if (history.length === 0) return <>No other bans.</>;
+  const rows: HistoryRow[] = history.slice(0, 20).map((ban) => {
+    const lifted = toEpochMs(ban.liftedAt);
+    const expires = toEpochMs(ban.expiresAt);
+    return {
+      id: ban.id,
+      createdAt: toEpochMs(ban.createdAt),
+      jail: ban.jail,
+      offence: ordinal(offenceNumber(ban.level)),
+      end:
+        lifted !== null
+          ? `lifted by ${ban.liftedBy ?? 'unknown'}`
+          : expires === null
+            ? 'permanent'
+            : `${expires > Date.now() ? 'until' : 'ended'} ${time(expires)}`,
+    };
+  });
   return (
-    <ul className={className}>
-      {history.slice(0, 20).map((ban) => {
-        const created = toEpochMs(ban.createdAt);
-        const lifted = toEpochMs(ban.liftedAt);
-        return (
-          <li key={ban.id}>
-            {created === null ? '?' : dateTimeFormat(created, { timeZone })} · {ban.jail} · level {ban.level}
-            {lifted !== null ? ` · lifted by ${ban.liftedBy ?? 'unknown'}` : ''}
-          </li>
-        );
-      })}
-    </ul>
+    <InteractiveTable
+      columns={[
+        {
+          id: 'createdAt',
+          header: 'Banned at',
+          cell: ({ row: { original } }: Cell<HistoryRow>) =>
+            original.createdAt === null ? '?' : time(original.createdAt),
+        },
+        { id: 'jail', header: 'Jail' },
+        { id: 'offence', header: 'Offence' },
+        { id: 'end', header: 'End' },
+      ]}
+      data={rows}
+      getRowId={(row: HistoryRow) => String(row.id)}
+    />
   );
 }

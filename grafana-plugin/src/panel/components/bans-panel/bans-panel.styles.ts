@@ -16,6 +16,8 @@ export const getStyles = (theme: GrafanaTheme2) => ({
     height: 36,
     flexShrink: 0,
   }),
+  splitSide: css({ display: 'flex', flexDirection: 'row', minHeight: 0, overflow: 'hidden' }),
+  splitBelow: css({ display: 'flex', flexDirection: 'column', minHeight: 0, overflow: 'hidden' }),
   filter: css({ flex: '1 1 160px', minWidth: 100, maxWidth: 420 }),
   count: css({ color: theme.colors.text.secondary, whiteSpace: 'nowrap' }),
   result: css({

@@ -14,6 +14,7 @@ import {
 } from '../../../../test/factories';
 import type { ApiBan } from '../../../shared/api-types';
 import { bansToFrame } from '../../../shared/frames';
+import type { JailLogs } from '../../../shared/logs-link';
 import type { LokibanResponderApi } from '../../../shared/responder-api';
 import { TEST_IDS } from '../../constants';
 import { BansPanel } from './bans-panel';
@@ -28,9 +29,20 @@ function fakeApi(overrides: Partial<LokibanResponderApi> = {}) {
     extend: vi.fn(
       async (ip: string, jail: string): Promise<ApiBan> => apiBan({ id: 1, ip, jail, expiresAt: null }),
     ),
+    jails: vi.fn(
+      async (): Promise<JailLogs[]> => [
+        { name: 'sshd', findtime: 600, logql: '{job="sshd"} | regexp `from (?P<ip>\\S+)`' },
+        { name: 'postfix-sasl', findtime: 3600 },
+      ],
+    ),
     ...overrides,
   };
-  setDataSourceSrv({ get: async () => api } as never);
+  const loki = { uid: 'loki-1', name: 'Loki', type: 'loki' };
+  setDataSourceSrv({
+    get: async () => api,
+    getList: (filters?: { type?: string }) => (filters?.type === 'loki' ? [loki] : []),
+    getInstanceSettings: (ref: string) => (ref === loki.uid || ref === loki.name ? loki : undefined),
+  } as never);
   return api;
 }
 
@@ -88,14 +100,10 @@ describe('BansPanel', () => {
     );
     render(<BansPanel {...panelProps(panelData(overviewFrames(bans)))} />);
     fireEvent.click(screen.getByTestId(TEST_IDS.sortButton('ip')));
-    expect(rowTexts().map((text) => text.match(/^[0-9a-f:.]+(\/\d+)?/)?.[0])).toEqual([
-      '9.9.9.9',
-      '10.0.0.9',
-      '10.0.0.10',
-      '2001:db8::1',
-    ]);
+    const ips = () => screen.getAllByTestId(TEST_IDS.ip).map((cell) => cell.textContent);
+    expect(ips()).toEqual(['9.9.9.9', '10.0.0.9', '10.0.0.10', '2001:db8::1']);
     fireEvent.click(screen.getByTestId(TEST_IDS.sortButton('ip')));
-    expect(rowTexts()[0]).toContain('2001:db8::1');
+    expect(ips()[0]).toBe('2001:db8::1');
   });
 
   it('sorts by expiry with permanent bans last', () => {
@@ -173,9 +181,7 @@ describe('BansPanel', () => {
     render(<BansPanel {...panelProps(panelData(overviewFrames(bans)))} />);
     fireEvent.click(screen.getAllByTestId(TEST_IDS.row)[0]!);
     const details = await screen.findByTestId(TEST_IDS.details);
-    await waitFor(() =>
-      expect(within(details).getByTestId(TEST_IDS.ipHistory).textContent).toContain('level 0'),
-    );
+    await waitFor(() => expect(within(details).getByTestId(TEST_IDS.ipHistory).textContent).toContain('1st'));
     fireEvent.click(await within(details).findByTestId(TEST_IDS.unbanButton));
     expect(api.unban).not.toHaveBeenCalled();
     const dialog = await screen.findByRole('dialog');
@@ -242,13 +248,145 @@ describe('BansPanel', () => {
   it('links the IP with the configured template, and refuses script URLs', async () => {
     fakeApi();
     const data = panelData(overviewFrames([apiBan({ ip: '2001:db8::/64' })]));
-    const { rerender } = render(<BansPanel {...panelProps(data, { ipLink: `/explore?ip=\${ip}` })} />);
+    const { rerender } = render(
+      <BansPanel {...panelProps(data, { ipLink: `https://intel.example/ip/\${ip}` })} />,
+    );
     fireEvent.click(screen.getAllByTestId(TEST_IDS.row)[0]!);
-    const link = await screen.findByRole('link', { name: /Logs/ });
-    expect(link.getAttribute('href')).toBe('/explore?ip=2001%3Adb8%3A%3A%2F64');
+    const link = await screen.findByRole('link', { name: /More about/ });
+    expect(link.getAttribute('href')).toBe('https://intel.example/ip/2001%3Adb8%3A%3A%2F64');
     rerender(<BansPanel {...panelProps(data, { ipLink: `javascript:alert(\${ip})` })} />);
     await screen.findByTestId(TEST_IDS.details);
-    expect(screen.queryByRole('link', { name: /Logs/ })).toBeNull();
+    expect(screen.queryByRole('link', { name: /More about/ })).toBeNull();
+  });
+
+  it('links each ban to Explore with the jail’s query for that address and time range', async () => {
+    fakeApi();
+    const bans = [
+      apiBan({ id: 1, ip: '203.0.113.7', jail: 'sshd' }),
+      apiBan({ id: 2, ip: '198.51.100.0/24', jail: 'postfix-sasl' }),
+    ];
+    render(<BansPanel {...panelProps(panelData(overviewFrames(bans)), {}, { width: 1200, height: 500 })} />);
+    const pane = (href: string | null) => {
+      const panes = JSON.parse(new URLSearchParams(href!.slice(href!.indexOf('?'))).get('panes')!);
+      return panes.lokiban as {
+        datasource: string;
+        queries: Array<{ expr: string }>;
+        range: { from: string };
+      };
+    };
+    await waitFor(() => {
+      const sshd = pane(screen.getAllByTestId(TEST_IDS.logsLink)[0]!.getAttribute('href'));
+      expect(sshd.queries[0]!.expr).toBe(
+        '{job="sshd"} | regexp `from (?P<ip>\\S+)` | ip = ip("203.0.113.7")',
+      );
+    });
+    const links = screen.getAllByTestId(TEST_IDS.logsLink);
+    const sshd = pane(links[0]!.getAttribute('href'));
+    expect(sshd.datasource).toBe('loki-1');
+    expect(Number(sshd.range.from)).toBe(NOW - 5 * 60_000 - 600_000);
+    // No published query for this jail: the panel's selector and a line filter for the /24.
+    const postfix = pane(links[1]!.getAttribute('href'));
+    expect(postfix.queries[0]!.expr).toMatch(/^\{job=~"\.\+"\} \|~ `.*198\\\.51\\\.100\\\.\[0-9\]\{1,3\}/);
+    expect(Number(postfix.range.from)).toBe(NOW - 5 * 60_000 - 3_600_000);
+    // Following the link does not select the row.
+    fireEvent.click(links[0]!);
+    expect(screen.queryByTestId(TEST_IDS.details)).toBeNull();
+  });
+
+  it('says why there is no logs link without a Loki datasource', () => {
+    fakeApi();
+    render(
+      <BansPanel {...panelProps(panelData(overviewFrames([apiBan()])), { logsDatasource: 'prometheus' })} />,
+    );
+    expect(screen.queryByTestId(TEST_IDS.logsLink)).toBeNull();
+    expect(screen.getByLabelText('No logs link').getAttribute('title')).toContain(
+      '“prometheus” is not a Loki datasource',
+    );
+  });
+
+  it('counts offences from one instead of showing the escalation level', () => {
+    fakeApi();
+    const bans = [
+      apiBan({ id: 1, ip: '203.0.113.7', level: 0 }),
+      apiBan({ id: 2, ip: '203.0.113.8', level: 2 }),
+    ];
+    render(<BansPanel {...panelProps(panelData(overviewFrames(bans)), {}, { width: 1200, height: 500 })} />);
+    const offences = screen.getAllByTestId(TEST_IDS.offence);
+    expect(offences.map((cell) => cell.textContent)).toEqual(['#1', '#3']);
+    expect(offences[1]!.getAttribute('title')).toBe(
+      '3rd offence: 2 earlier bans of this address made this one longer',
+    );
+    expect(screen.queryByText(/level/i)).toBeNull();
+  });
+
+  it('shows the enforcement state as an icon and a word, not a colour alone', () => {
+    fakeApi();
+    const target = (state: 'applied' | 'pending' | 'failed') => ({
+      host: 'web1',
+      desired: 'present' as const,
+      state,
+      attempts: 1,
+      lastError: state === 'failed' ? 'ssh: connection refused' : null,
+      appliedAt: null,
+    });
+    const bans = (['applied', 'pending', 'failed'] as const).map((state, i) =>
+      apiBan({ id: i + 1, ip: `192.0.2.${i + 1}`, hosts: [target(state)] }),
+    );
+    render(<BansPanel {...panelProps(panelData(overviewFrames(bans)), {}, { width: 1200, height: 500 })} />);
+    const states = screen.getAllByTestId(TEST_IDS.state);
+    expect(states.map((state) => state.textContent)).toEqual(['enforced', 'pending', 'failed']);
+    for (const state of states) expect(state.querySelector('svg, [class*="Icon"], div')).not.toBeNull();
+    expect(states[2]!.getAttribute('title')).toContain('ssh: connection refused');
+  });
+
+  it('writes absolute times in the dashboard’s time zone, naming it', async () => {
+    fakeApi();
+    const props = panelProps(
+      panelData(overviewFrames([apiBan({ ip: '203.0.113.7' })])),
+      {},
+      { width: 1200, height: 500 },
+    );
+    render(<BansPanel {...props} timeZone="Europe/Berlin" />);
+    fireEvent.click(screen.getAllByTestId(TEST_IDS.row)[0]!);
+    const details = await screen.findByTestId(TEST_IDS.details);
+    // The factory's ban was created at 07:55 UTC, 08:55 in Berlin in November.
+    expect(details.textContent).toContain('2026-11-27 08:55:00 CET');
+    expect(details.textContent).toContain('2026-11-27 09:55:00 CET');
+  });
+
+  it('lists each host’s enforcement in the details', async () => {
+    fakeApi();
+    const ban = apiBan({
+      ip: '203.0.113.7',
+      hosts: [
+        {
+          host: 'web1',
+          desired: 'present',
+          state: 'applied',
+          attempts: 1,
+          lastError: null,
+          appliedAt: NOW - 1000,
+        },
+        {
+          host: 'web2',
+          desired: 'present',
+          state: 'failed',
+          attempts: 4,
+          lastError: 'sudo: a password is required',
+          appliedAt: null,
+        },
+      ],
+    });
+    render(<BansPanel {...panelProps(panelData(overviewFrames([ban])), {}, { width: 1200, height: 500 })} />);
+    fireEvent.click(screen.getAllByTestId(TEST_IDS.row)[0]!);
+    const hosts = await screen.findByTestId(TEST_IDS.detailsHosts);
+    const rows = within(hosts)
+      .getAllByRole('row')
+      .map((row) => row.textContent);
+    expect(rows.some((text) => text?.includes('web1') && text.includes('enforced'))).toBe(true);
+    expect(
+      rows.some((text) => text?.includes('web2') && text.includes('failed') && text.includes('password')),
+    ).toBe(true);
   });
 
   it('offers no unban to viewers', async () => {
@@ -266,7 +404,7 @@ describe('BansPanel', () => {
     render(<BansPanel {...panelProps(panelData(overviewFrames([apiBan()])), { allowActions: false })} />);
     fireEvent.click(screen.getAllByTestId(TEST_IDS.row)[0]!);
     await screen.findByTestId(TEST_IDS.details);
-    await waitFor(() => expect(screen.getByTestId(TEST_IDS.ipHistory).textContent).toContain('level'));
+    await waitFor(() => expect(screen.getByTestId(TEST_IDS.ipHistory).textContent).toContain('1st'));
     expect(screen.queryByTestId(TEST_IDS.unbanButton)).toBeNull();
   });
 

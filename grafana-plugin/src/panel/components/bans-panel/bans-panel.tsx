@@ -6,10 +6,11 @@ import React, { useCallback, useEffect, useMemo, useState } from 'react';
 import { toEpochMs } from '../../../shared/api-types';
 import { type BanRow, FRAME, findFrame, readBans, readPairs, readSeries } from '../../../shared/frames';
 import { isResponderApi, type LokibanResponderApi } from '../../../shared/responder-api';
-import { TEST_IDS } from '../../constants';
+import { NARROW_ROW_HEIGHT, NARROW_WIDTH, ROW_HEIGHT, SIDE_DETAILS_WIDTH, TEST_IDS } from '../../constants';
 import { canChangeBans } from '../../permissions';
 import { filterRows, type Sort, type SortKey, sortRows } from '../../rows';
 import type { BansPanelOptions, PanelTab } from '../../types';
+import { useLogsLink } from '../../use-logs-link';
 import { type ActionResult, BanDetails } from '../ban-details/ban-details';
 import { BansTable } from '../bans-table/bans-table';
 import { HistoryView } from '../history-view/history-view';
@@ -23,7 +24,10 @@ const MIN_HEIGHT_FOR_TABS = 260;
 
 type Props = PanelProps<BansPanelOptions>;
 
-export function BansPanel({ data, options, width, height, timeZone }: Props) {
+/** The table keeps at least this many rows when the details open below it. */
+const MIN_ROWS_WITH_DETAILS = 3;
+
+export function BansPanel({ data, options, width, height, timeZone, replaceVariables }: Props) {
   const styles = useStyles2(getStyles);
   const [tab, setTab] = useState<PanelTab>(options.showHistory ? options.defaultTab : 'active');
   const [filter, setFilter] = useState('');
@@ -33,6 +37,7 @@ export function BansPanel({ data, options, width, height, timeZone }: Props) {
   const [extended, setExtended] = useState<ReadonlyMap<number, number | null>>(new Map());
   const [result, setResult] = useState<ActionResult>();
   const api = useResponderApi(datasourceUid(data.request?.targets?.[0]?.datasource));
+  const logs = useLogsLink(api, options.logsDatasource, options.logsSelector, replaceVariables);
 
   // Fresh data from the responder supersedes what the panel changed locally.
   const [seenSeries, setSeenSeries] = useState(data.series);
@@ -89,7 +94,15 @@ export function BansPanel({ data, options, width, height, timeZone }: Props) {
   const showTabs = options.showHistory && height >= MIN_HEIGHT_FOR_TABS;
   const bodyHeight = height - (showTabs ? TABS_HEIGHT : 0);
   const shown: PanelTab = showTabs ? tab : 'active';
-  const detailsHeight = selected ? Math.min(260, Math.round(bodyHeight * 0.5)) : 0;
+  // Details never cover the list: beside it when the panel is wide, else below a table that keeps
+  // a few rows (the selected one scrolled into view).
+  const side = width >= SIDE_DETAILS_WIDTH;
+  const listHeight = bodyHeight - TOOLBAR_HEIGHT;
+  const detailsWidth = selected && side ? Math.min(480, Math.max(360, Math.round(width * 0.4))) : 0;
+  const rowHeight = width - detailsWidth < NARROW_WIDTH ? NARROW_ROW_HEIGHT : ROW_HEIGHT;
+  const minTable = ROW_HEIGHT + MIN_ROWS_WITH_DETAILS * rowHeight;
+  const detailsHeight =
+    selected && !side ? Math.max(0, Math.min(Math.round(listHeight * 0.55), listHeight - minTable)) : 0;
   const series = readSeries(findFrame(data.series, FRAME.series));
   const extendDurations = options.extendDurations
     .split(',')
@@ -139,34 +152,40 @@ export function BansPanel({ data, options, width, height, timeZone }: Props) {
             </span>
             {result && <ResultLine result={result} />}
           </div>
-          {rows.length === 0 ? (
-            <EmptyState />
-          ) : (
-            <BansTable
-              rows={visible}
-              sort={sort}
-              onSort={onSort}
-              width={width}
-              height={bodyHeight - TOOLBAR_HEIGHT - detailsHeight}
-              selectedId={selectedId}
-              onSelect={onSelect}
-              timeZone={timeZone}
-            />
-          )}
-          {selected && (
-            <BanDetails
-              key={selected.id}
-              row={selected}
-              height={detailsHeight}
-              api={api}
-              canAct={options.allowActions && canChangeBans()}
-              extendDurations={extendDurations}
-              ipLink={options.ipLink}
-              timeZone={timeZone}
-              onClose={() => setSelectedId(undefined)}
-              onResult={onResult}
-            />
-          )}
+          <div className={side ? styles.splitSide : styles.splitBelow} style={{ height: listHeight }}>
+            {rows.length === 0 ? (
+              <EmptyState />
+            ) : (
+              <BansTable
+                rows={visible}
+                sort={sort}
+                onSort={onSort}
+                width={width - detailsWidth}
+                height={listHeight - detailsHeight}
+                selectedId={selectedId}
+                onSelect={onSelect}
+                timeZone={timeZone}
+                logs={logs}
+              />
+            )}
+            {selected && (
+              <BanDetails
+                key={selected.id}
+                row={selected}
+                placement={side ? 'side' : 'below'}
+                width={side ? detailsWidth : undefined}
+                height={side ? undefined : detailsHeight}
+                api={api}
+                canAct={options.allowActions && canChangeBans()}
+                extendDurations={extendDurations}
+                ipLink={options.ipLink}
+                logs={logs}
+                timeZone={timeZone}
+                onClose={() => setSelectedId(undefined)}
+                onResult={onResult}
+              />
+            )}
+          </div>
         </>
       )}
       {shown === 'history' &&

@@ -24,6 +24,9 @@ export function TopLists({ lists, limit, onFilter }: Props) {
       {lists.map((list) => {
         const rows = [...list.rows].sort((a, b) => b.value - a.value).slice(0, limit);
         const max = Math.max(1, ...rows.map((row) => row.value));
+        // Every label of a list gets the width of its longest one (plus one for rounding), so the bars
+        // start in one column and no label is cut.
+        const labelWidth = `${Math.max(4, ...rows.map((row) => row.label.length)) + 1}ch`;
         return (
           <section key={list.name} data-testid={TEST_IDS.topList(list.name)}>
             <h6 className={styles.title}>{list.title}</h6>
@@ -37,8 +40,16 @@ export function TopLists({ lists, limit, onFilter }: Props) {
                 disabled={!list.filterFor}
                 onClick={() => list.filterFor && onFilter(list.filterFor(row.label))}
               >
-                <span className={styles.bar} style={{ width: `${(row.value / max) * 100}%` }} />
-                <span className={styles.label}>{row.label}</span>
+                <span className={styles.label} style={{ width: labelWidth }} data-testid={TEST_IDS.topLabel}>
+                  {row.label}
+                </span>
+                <span className={styles.track} aria-hidden>
+                  <span
+                    className={styles.bar}
+                    style={{ width: `${(row.value / max) * 100}%` }}
+                    data-testid={TEST_IDS.topBar}
+                  />
+                </span>
                 <span className={styles.value}>
                   {row.note && <span className={styles.note}>{row.note} · </span>}
                   {row.value}
