@@ -74,28 +74,22 @@ function addonMismatch(installed) {
   return undefined;
 }
 
+/** Exits 1 printing `reason` when there is one. */
+function refuseIf(reason) {
+  if (!reason) return;
+  console.log(reason);
+  process.exit(1);
+}
+
 const command = process.argv[2];
 const hidden = join('node_modules', '.package-lock.json');
-if (command === 'check') {
-  if (!existsSync(hidden)) {
-    console.log('node_modules is not installed');
-    process.exit(1);
-  }
-  const installed = readPackages(hidden);
-  const reason = lockMismatch(readPackages('package-lock.json'), installed) ?? addonMismatch(installed);
-  if (reason) {
-    console.log(reason);
-    process.exit(1);
-  }
-} else if (command === 'addons') {
-  const reason = addonMismatch(readPackages(hidden));
-  if (reason) {
-    console.log(reason);
-    process.exit(1);
-  }
-} else if (command === 'native-packages') {
-  for (const path of nativePackages(readPackages(hidden))) console.log(path.replace(/^.*node_modules\//, ''));
-} else {
+if (!['check', 'addons', 'native-packages'].includes(command)) {
   console.error('usage: node scripts/installed.mjs check | addons | native-packages');
   process.exit(2);
 }
+refuseIf(existsSync(hidden) ? undefined : 'node_modules is not installed');
+const installed = readPackages(hidden);
+if (command === 'check')
+  refuseIf(lockMismatch(readPackages('package-lock.json'), installed) ?? addonMismatch(installed));
+else if (command === 'addons') refuseIf(addonMismatch(installed));
+else for (const path of nativePackages(installed)) console.log(path.replace(/^.*node_modules\//, ''));
