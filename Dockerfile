@@ -2,24 +2,30 @@
 # lokiban responder image: `docker build -t lokiban .`
 # Run: docker run -v lokiban-data:/app/data -v ./lokiban.yaml:/etc/lokiban/lokiban.yaml:ro \
 #        -e LOKIBAN_WEBHOOK_TOKEN=… -e LOKIBAN_API_TOKEN=… -e LOKIBAN_ADMIN_TOKEN=… -p 9797:9797 lokiban
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node.js 24 LTS (node:22-bookworm-slim builds the same image on Node 22).
+ARG NODE_IMAGE=node:24-bookworm-slim
 
-# Build stage: dev dependencies and the TypeScript compiler; nothing from here ships except dist/.
+# Build stage: dev dependencies and the TypeScript compiler; nothing from here ships but dist/ and the
+# production dependencies.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-# better-sqlite3 compiles from source when no prebuilt binary matches the platform.
+# The native addons (better-sqlite3, ssh2) are compiled from source: scripts/rebuild-addons.sh says why.
 RUN apt-get update \
   && apt-get install -y --no-install-recommends python3 make g++ \
   && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 COPY grafana-plugin/package.json grafana-plugin/
+COPY scripts/installed.mjs scripts/rebuild-addons.sh scripts/
 # --workspaces=false: the Grafana panel has its own build and is not part of the responder image.
-RUN npm ci --workspaces=false --no-audit --no-fund
+# --ignore-scripts: the sources are not here yet (this layer outlives changes to them), so `prepare`
+# cannot build; the addons are then compiled once, against headers that are safe on this Node.
+RUN npm ci --workspaces=false --ignore-scripts --no-audit --no-fund && bash scripts/rebuild-addons.sh
 COPY tsconfig.json tsconfig.build.json ./
 COPY src src
-RUN npm run build:responder
-# Production dependencies only, compiled against the same base image as the final stage.
-RUN rm -rf node_modules && npm ci --omit=dev --workspaces=false --no-audit --no-fund
+# Pruning keeps the compiled addons: nothing is compiled a second time for the final stage.
+RUN npm run build:responder \
+  && rm dist/.tsbuildinfo \
+  && npm prune --omit=dev --workspaces=false --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
 WORKDIR /app

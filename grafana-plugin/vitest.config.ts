@@ -8,6 +8,8 @@ export default defineConfig({
     name: 'grafana-plugin',
     root: import.meta.dirname,
     environment: 'jsdom',
+    // i18next (under @grafana/i18n) prints an advertisement at every start unless this is set.
+    env: { I18NEXT_NO_SUPPORT_NOTICE: '1' },
     include: [
       'src/**/*.test.{ts,tsx}',
       'browser/**/*.test.ts',

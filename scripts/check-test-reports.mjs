@@ -1,6 +1,7 @@
 // Reads the vitest JSON reports of one test run and fails it when any test was skipped: on the
 // test machine every real part (sshd, nftables, Alertmanager, PostgreSQL, Chromium) is installed,
-// so a skip means a missing part, not an optional one. Prints one summary line for CI.
+// so a skip means a missing part, not an optional one. Prints a line per report (one per suite and
+// Node version), then the total, the line CI reads.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -17,10 +18,13 @@ if (reports.length === 0) {
 let passed = 0;
 let failed = 0;
 const skipped = [];
-for (const name of reports) {
+for (const name of reports.sort()) {
   const report = JSON.parse(readFileSync(join(dir, name), 'utf8'));
   passed += report.numPassedTests;
   failed += report.numFailedTests;
+  console.log(
+    `${name.replace(/\.json$/, '')}: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${report.numPendingTests + report.numTodoTests} skipped`,
+  );
   for (const file of report.testResults) {
     for (const test of file.assertionResults) {
       if (test.status === 'pending' || test.status === 'skipped' || test.status === 'todo') {

@@ -9,9 +9,6 @@ lines="${1:-1000000}"
 log="bench/out/sshd-${lines}.log"
 mkdir -p bench/out
 
-# fail2ban's package may start its server; it must not touch this machine's firewall.
-if pgrep -f fail2ban-server >/dev/null; then fail2ban-client stop >/dev/null || true; fi
-
 npm run -s build
 [ -f "$log" ] || npx tsx bench/rules/generate-sshd-log.ts "$log" "$lines"
 
