@@ -92,8 +92,8 @@ describe('rendered rules against the samples', () => {
     const sshd = files.get('sshd.yaml')!;
     // A lazy user name and an unanchored tail let a forged address in a user name win.
     const unanchored = sshd
-      .replaceAll('.* from ', '.*? from ')
-      .replace('not in any group))$`', 'not in any group))`');
+      .replaceAll('.*[^:] )?from ', '.*?[^:] )?from ')
+      .replaceAll('(?: \\[preauth\\])?$`', '(?: \\[preauth\\])?`');
     expect(unanchored).not.toBe(sshd);
     const broken = loadRules(new Map([['sshd.yaml', unanchored]]), 'loki', 'jail');
     const failures = runTestSuite(DEFAULT_TESTS, broken).results.flatMap((r) => r.failures);
@@ -118,7 +118,7 @@ describe('rendered rules against the samples', () => {
   it('lints the rules rendered from the example configuration clean', () => {
     const example = loadContext({ config: join(PACKAGE_ROOT, 'config', 'lokiban.example.yaml') });
     const rules = loadRules(renderLoki(example), 'loki', 'jail');
-    expect(rules.map((r) => r.jail).sort()).toEqual([
+    expect([...new Set(rules.map((r) => r.jail))].sort()).toEqual([
       'nginx-botsearch',
       'nginx-http-auth',
       'postfix-sasl',
