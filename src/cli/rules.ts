@@ -1,6 +1,8 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { formatDuration } from '../domain/duration.js';
+import { loadCatalogue } from '../logql/catalogue.js';
 import { compileQuery } from '../logql/evaluate.js';
 import {
   CORPUS_TABLE_HEADERS,
@@ -13,12 +15,14 @@ import {
   parityProblems,
   runJailCorpus,
 } from '../logql/fail2ban-corpus.js';
+import { renderJailDocs } from '../logql/jail-docs.js';
 import { lintRules, OLDEST_LOKI, parseLokiVersion } from '../logql/lint.js';
 import { parseRuleQuery } from '../logql/query.js';
 import type { RenderContext, RenderFormat } from '../logql/render.js';
 import { type LoadedRule, runTestSuite } from '../logql/rule-test.js';
 import {
   DEFAULT_CATALOGUE,
+  DEFAULT_JAIL_DOCS,
   DEFAULT_TESTS,
   forEachLine,
   loadContext,
@@ -320,6 +324,33 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
         if (failed > 0) process.exitCode = 1;
       },
     );
+
+  rules
+    .command('docs')
+    .description('write docs/jails.md from the jail catalogue and its samples')
+    .option('--catalogue <dir>', 'jail definitions', DEFAULT_CATALOGUE)
+    .option('--tests <dir>', 'test folders, one per jail', DEFAULT_TESTS)
+    .option('--out <file>', 'write here instead of stdout')
+    .option('--check', 'fail when --out (default docs/jails.md) is not current')
+    .action((options: { catalogue: string; tests: string; out?: string; check?: boolean }) => {
+      const text = renderJailDocs(loadCatalogue(options.catalogue), options.catalogue, options.tests);
+      const out = options.out ?? (options.check ? DEFAULT_JAIL_DOCS : undefined);
+      if (options.check) {
+        if (!existsSync(out!) || readFileSync(out!, 'utf8') !== text) {
+          io.err(`${out} is stale: regenerate with \`npm run rules:render\`\n`);
+          process.exitCode = 1;
+        } else {
+          io.out(`${out} is current\n`);
+        }
+        return;
+      }
+      if (out) {
+        writeFileSync(out, text);
+        io.out(`wrote ${out}\n`);
+      } else {
+        io.out(text);
+      }
+    });
 
   rules
     .command('corpus')

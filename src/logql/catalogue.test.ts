@@ -1,12 +1,14 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadCatalogue, parseJailDefinition } from './catalogue.js';
+import { renderJailDocs } from './jail-docs.js';
 import { lintRules } from './lint.js';
 import { renderGrafana, renderLoki } from './render.js';
 import { loadJailTest, runTestSuite } from './rule-test.js';
 import {
   DEFAULT_CATALOGUE,
+  DEFAULT_JAIL_DOCS,
   DEFAULT_TESTS,
   loadContext,
   loadRules,
@@ -129,5 +131,10 @@ describe('rendered rules against the samples', () => {
 
   it('the committed rendering under alert-rules/rendered is current (npm run rules:render)', () => {
     expect(staleRendering(context)).toEqual([]);
+  });
+
+  it('docs/jails.md is current (npm run rules:render)', () => {
+    const text = renderJailDocs(loadCatalogue(DEFAULT_CATALOGUE), DEFAULT_CATALOGUE, DEFAULT_TESTS);
+    expect(readFileSync(DEFAULT_JAIL_DOCS, 'utf8') === text, 'docs/jails.md is stale').toBe(true);
   });
 });
