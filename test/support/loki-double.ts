@@ -112,7 +112,9 @@ function frame(opcode: number, payload: Buffer): Buffer {
   return Buffer.concat([header, payload]);
 }
 
-function streamsPayload(entries: Array<{ labels: Record<string, string>; ns: string; line: string }>): string {
+function streamsPayload(
+  entries: Array<{ labels: Record<string, string>; ns: string; line: string }>,
+): string {
   return JSON.stringify({
     streams: entries.map((entry) => ({ stream: entry.labels, values: [[entry.ns, entry.line]] })),
   });
@@ -140,9 +142,11 @@ export async function startLokiDouble(options: { lineDelayMs?: number } = {}): P
     queries,
     push(entries) {
       stored.push(...entries);
+      // Loki hands a push to the tails connected when it is ingested; later tails get it as backfill.
+      const targets = [...open];
       const timer = setTimeout(() => {
         timers.delete(timer);
-        for (const tail of open) send(tail, entries);
+        for (const tail of targets) send(tail, entries);
       }, lineDelayMs);
       timers.add(timer);
     },
