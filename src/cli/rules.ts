@@ -2,6 +2,16 @@ import { join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { formatDuration } from '../domain/duration.js';
 import { compileQuery } from '../logql/evaluate.js';
+import {
+  CORPUS_TABLE_HEADERS,
+  type CorpusJail,
+  type CorpusLine,
+  corpusTableRow,
+  findCorpus,
+  type JailCorpusResult,
+  parityProblems,
+  runJailCorpus,
+} from '../logql/fail2ban-corpus.js';
 import { lintRules } from '../logql/lint.js';
 import { parseRuleQuery } from '../logql/query.js';
 import type { RenderContext, RenderFormat } from '../logql/render.js';
@@ -17,6 +27,7 @@ import {
   staleRendering,
   writeRendered,
 } from '../logql/toolkit.js';
+import { renderTable } from './table.js';
 
 export interface RulesIo {
   out: (text: string) => void;
@@ -133,7 +144,24 @@ export async function explainFile(
   return { lines, matched, addresses, seconds };
 }
 
-/** Adds `rules render | lint | test` to the `lokiban` program. */
+/** Per line of a jail's corpus run that breaks parity: where, what, why, and the pin for an exception. */
+export function explainCorpus(result: JailCorpusResult): string {
+  const out: string[] = [];
+  const where = (line: CorpusLine) => `${line.file}:${line.line} sha256 ${line.sha256}`;
+  for (const { line, outcome, rules } of result.results) {
+    const want = line.expect.host ?? 'none';
+    let why: string | undefined;
+    if (outcome.kind === 'missed') why = `MISS  want ${want}: ${outcome.why}`;
+    else if (outcome.kind === 'wrong') why = `WRONG want ${want}, got ${outcome.ip}`;
+    else if (outcome.kind === 'false') why = `FALSE fail2ban asserts no match, got ${outcome.ip}`;
+    else if (rules.length > 1) why = `TWICE counted by ${rules.join(', ')}`;
+    else if (outcome.kind === 'excepted') why = `EXCEPTED ${outcome.reason}`;
+    if (why) out.push(`${why}\n      ${where(line)}\n      ${line.text}`);
+  }
+  return out.length > 0 ? `## ${result.jail} (${result.filter}/${result.mode})\n${out.join('\n')}\n` : '';
+}
+
+/** Adds `rules render | lint | test | corpus` to the `lokiban` program. */
 export function registerRulesCommands(program: Command, io: RulesIo = defaultIo): Command {
   const rules = program.command('rules').description('render, lint and test the LogQL jail rules');
 
@@ -263,6 +291,61 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
           }
         }
         if (failed > 0) process.exitCode = 1;
+      },
+    );
+
+  rules
+    .command('corpus')
+    .description("check jails against fail2ban's labelled sample logs (Debian's fail2ban package)")
+    .option('--catalogue <dir>', 'jail definitions', DEFAULT_CATALOGUE)
+    .option('--jail <name>', 'only this jail')
+    .option('--filter <name>', "with --jail: the fail2ban filter to compare with, instead of the jail's own")
+    .option('--mode <mode>', "with --filter: the fail2ban mode (default: the filter's)")
+    .option('--explain', 'per missed, wrong, false or double-counted line: where, why and its sha256')
+    .action(
+      (options: { catalogue: string; jail?: string; filter?: string; mode?: string; explain?: boolean }) => {
+        const context = loadContext({ catalogue: options.catalogue });
+        const location = findCorpus();
+        if (!location) {
+          io.err("fail2ban's sample logs are not installed: apt-get install fail2ban\n");
+          process.exitCode = 2;
+          return;
+        }
+        if (options.filter && !options.jail) throw new InvalidArgumentError('--filter needs --jail');
+        const definitions = context.jails
+          .map((jail) => jail.definition)
+          .filter((definition) => !options.jail || definition.name === options.jail);
+        if (definitions.length === 0) {
+          io.err(`no jail ${options.jail} in ${options.catalogue}\n`);
+          process.exitCode = 2;
+          return;
+        }
+        const jails: CorpusJail[] = [];
+        const unmapped: string[] = [];
+        for (const definition of definitions) {
+          const own = definition.fail2ban;
+          if (options.filter) {
+            jails.push({ definition, filter: options.filter, mode: options.mode, exceptions: [] });
+          } else if (own) {
+            jails.push({ definition, filter: own.filter, mode: own.mode, exceptions: own.exceptions });
+          } else {
+            unmapped.push(definition.name);
+          }
+        }
+        if (jails.length === 0) {
+          io.err(`${unmapped.join(', ')}: no fail2ban block; name one with --filter (and --mode)\n`);
+          process.exitCode = 2;
+          return;
+        }
+        const cache = new Map<string, CorpusLine[]>();
+        const results = jails.map((jail) => runJailCorpus(jail, context, location, cache));
+        if (options.explain) for (const result of results) io.out(explainCorpus(result));
+        io.out(`${renderTable(CORPUS_TABLE_HEADERS, results.map(corpusTableRow))}\n`);
+        if (unmapped.length > 0 && !options.jail)
+          io.out(`without a fail2ban block: ${unmapped.join(', ')}\n`);
+        const problems = results.flatMap(parityProblems);
+        for (const problem of problems) io.err(`FAIL ${problem}\n`);
+        if (problems.length > 0) process.exitCode = 1;
       },
     );
   return rules;

@@ -24,6 +24,30 @@ const lineFilter = z.strictObject({
   value: z.string().min(1),
 });
 
+/**
+ * A corpus line the jail knowingly misses, pinned by content: a changed corpus line fails the check
+ * instead of silently excusing another line.
+ */
+const corpusException = z.strictObject({
+  /** Sample file under fail2ban's tests/files/logs, e.g. `sshd` or `sshd-journal`. */
+  file: z.string().regex(/^[A-Za-z0-9._-]+$/),
+  /** 1-based line number in that file. */
+  line: z.number().int().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'sha256 is 64 lowercase hex digits'),
+  reason: z.string().min(1),
+});
+
+/** The fail2ban filter (and mode) a jail is at parity with; `rules corpus` checks it. */
+const fail2banParity = z.strictObject({
+  filter: z.string().regex(/^[A-Za-z0-9._-]+$/),
+  /** fail2ban's `mode` option; omitted: the filter's default. */
+  mode: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .optional(),
+  exceptions: z.array(corpusException).default([]),
+});
+
 /** One jail: the single source of truth rendered to Loki ruler files and Grafana provisioning. */
 export const jailDefinitionSchema = z.strictObject({
   name: z.string().regex(JAIL_NAME),
@@ -49,6 +73,7 @@ export const jailDefinitionSchema = z.strictObject({
   severity: z.enum(['info', 'warning', 'critical']).default('warning'),
   /** Alert summary; may use `{{ $labels.ip }}` and `{{ $labels.host }}`. */
   summary: z.string().min(1),
+  fail2ban: fail2banParity.optional(),
 });
 
 export type JailDefinition = z.output<typeof jailDefinitionSchema>;
