@@ -146,7 +146,7 @@ describe('Loki tail → responder → SSH → nftables, ruler alert afterwards',
     expect(bans.bans[0]).toMatchObject({ source: 'loki-tail', offences: 1, level: 0 });
     const after = host.list(4).find((e) => e.ip === atk.banned)!;
     // Not re-timed by the duplicate: the element only ran down.
-    expect(after.timeoutSeconds).toBeLessThanOrEqual(before.timeoutSeconds);
+    expect(after.timeoutSeconds).toBeLessThanOrEqual(before.timeoutSeconds ?? Number.POSITIVE_INFINITY);
     expect(await metric(server.url, /lokiban_tail_crossings_total\{jail="sshd"\} (\d+)/)).toBe(1);
     expect(await metric(server.url, /lokiban_tail_lines_matched_total\{jail="sshd"\} (\d+)/)).toBe(5);
   }, 60_000);

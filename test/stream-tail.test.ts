@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
 import { type LokiEntry, lokiConnection } from '../src/stream/loki-client.js';
@@ -202,5 +206,70 @@ describe('LokiTail against the Loki 2.7.5 double', () => {
     await waitFor('connected state', () => tail!.status().state === 'connected');
     expect(log.invalid).toEqual([]);
     expect(log.reconnects).toBe(2);
+  });
+});
+
+describe('LokiTail over TLS', () => {
+  it('trusts Loki’s certificate through detect.loki.tls.ca, and refuses it without', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lkb-tail-tls-'));
+    const key = join(dir, 'loki.key');
+    const cert = join(dir, 'loki.pem');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ],
+      { stdio: 'ignore' },
+    );
+    const loki = await startLokiDouble({
+      lineDelayMs: 20,
+      tls: { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') },
+    });
+    const tails: LokiTail[] = [];
+    try {
+      const trusted = recorder();
+      const untrusted = recorder();
+      for (const [events, extra] of [
+        [trusted.events, { tls: { ca: cert } }],
+        [untrusted.events, {}],
+      ] as const) {
+        const tail = new LokiTail({
+          name: 'tail-1',
+          query: '{job="sshd"}',
+          jails: ['sshd'],
+          connection: connection(loki.url, extra),
+          backfillFrom: Date.now() - 1000,
+          retryMinMs: 50,
+          retryMaxMs: 200,
+          events,
+        });
+        tails.push(tail);
+        tail.start();
+      }
+      await waitFor('the trusted tail', () => trusted.log.connected === 1);
+      await waitFor('the untrusted failure', () => untrusted.log.errors.length > 0);
+      expect(untrusted.log.connected).toBe(0);
+      expect(untrusted.log.errors[0]).toMatch(/self[- ]signed certificate/);
+    } finally {
+      for (const tail of tails) await tail.stop();
+      await loki.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

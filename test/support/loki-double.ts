@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { compileQuery } from '../../src/logql/evaluate.js';
 import { parseRuleQuery, syntaxErrors } from '../../src/logql/query.js';
@@ -127,7 +134,9 @@ interface OpenTail {
   closed: boolean;
 }
 
-export async function startLokiDouble(options: { lineDelayMs?: number } = {}): Promise<LokiDouble> {
+export async function startLokiDouble(
+  options: { lineDelayMs?: number; tls?: { key: string; cert: string } } = {},
+): Promise<LokiDouble> {
   const lineDelayMs = options.lineDelayMs ?? 500;
   const stored: DoubleEntry[] = [];
   const tails: TailRequest[] = [];
@@ -192,7 +201,7 @@ export async function startLokiDouble(options: { lineDelayMs?: number } = {}): P
     else tail.socket.end();
   }
 
-  const server: Server = createServer((request, response) => {
+  const handler: RequestListener = (request, response) => {
     const url = new URL(request.url ?? '/', 'http://loki');
     if (url.pathname !== '/loki/api/v1/query_range') {
       response.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('404 page not found\n');
@@ -239,7 +248,8 @@ export async function startLokiDouble(options: { lineDelayMs?: number } = {}): P
       'Content-Length': Buffer.byteLength(body),
     });
     response.end(body);
-  });
+  };
+  const server: Server = options.tls ? createHttpsServer(options.tls, handler) : createServer(handler);
 
   server.on('upgrade', (request: IncomingMessage, socket: Socket) => {
     const url = new URL(request.url ?? '/', 'http://loki');
@@ -331,6 +341,6 @@ export async function startLokiDouble(options: { lineDelayMs?: number } = {}): P
   });
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  double.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  double.url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return double;
 }
