@@ -29,11 +29,16 @@ export interface AddResult<T> {
 }
 
 interface Tracked<T> {
+  key: string;
   /** Ascending, at most rule.maxretry long. */
   times: number[];
   rule: WindowRule;
   episodeStart: number | null;
   meta: T;
+  // Recency list, least recently seen first. A Map's own order would do, but V8 skips the deleted
+  // slots at its front on every eviction: a flood of new addresses made that quadratic.
+  older: Tracked<T> | undefined;
+  newer: Tracked<T> | undefined;
 }
 
 function endOf(state: Tracked<unknown>): number {
@@ -44,6 +49,8 @@ function endOf(state: Tracked<unknown>): number {
 export class SlidingWindows<T> {
   private readonly keys = new Map<string, Tracked<T>>();
   private readonly inEpisode = new Set<string>();
+  private oldest: Tracked<T> | undefined;
+  private newest: Tracked<T> | undefined;
   private evictedCount = 0;
 
   constructor(private readonly maxTracked: number) {}
@@ -60,12 +67,12 @@ export class SlidingWindows<T> {
   add(key: string, time: number, rule: WindowRule, meta: T): AddResult<T> {
     let state = this.keys.get(key);
     if (state) {
-      // Map order is insertion order: re-inserting makes the key the most recently seen.
-      this.keys.delete(key);
+      this.unlink(state);
     } else {
-      state = { times: [], rule, episodeStart: null, meta };
+      state = { key, times: [], rule, episodeStart: null, meta, older: undefined, newer: undefined };
+      this.keys.set(key, state);
     }
-    this.keys.set(key, state);
+    this.append(state);
     state.rule = rule;
     state.meta = meta;
     const result: AddResult<T> = {};
@@ -86,13 +93,30 @@ export class SlidingWindows<T> {
       this.inEpisode.add(key);
       result.crossing = { startsAt: state.episodeStart, count: times.length };
     }
-    while (this.keys.size > this.maxTracked) {
-      const oldest = this.keys.keys().next().value as string;
-      this.keys.delete(oldest);
-      this.inEpisode.delete(oldest);
+    while (this.keys.size > this.maxTracked && this.oldest) {
+      const evicted = this.oldest;
+      this.unlink(evicted);
+      this.keys.delete(evicted.key);
+      this.inEpisode.delete(evicted.key);
       this.evictedCount++;
     }
     return result;
+  }
+
+  private unlink(state: Tracked<T>): void {
+    if (state.older) state.older.newer = state.newer;
+    else this.oldest = state.newer;
+    if (state.newer) state.newer.older = state.older;
+    else this.newest = state.older;
+    state.older = undefined;
+    state.newer = undefined;
+  }
+
+  private append(state: Tracked<T>): void {
+    state.older = this.newest;
+    if (this.newest) this.newest.newer = state;
+    else this.oldest = state;
+    this.newest = state;
   }
 
   /** Episodes whose end is at or before `now`; they are closed. */
