@@ -5,11 +5,11 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Config, parseConfig } from '../src/config/load.js';
-import { buildDecisionPolicy } from '../src/domain/policy.js';
+import { buildDecisionPolicy } from '../src/config/policy.js';
 import { loadCatalogue } from '../src/logql/catalogue.js';
 import { DEFAULT_CATALOGUE } from '../src/logql/toolkit.js';
 import type { BatchItem } from '../src/store/port.js';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
 import { StreamDetector } from '../src/stream/detector.js';
 import { adoptBurstIdentities, burstFingerprint } from '../src/stream/identity.js';
 import { buildPipelines, groupTails } from '../src/stream/pipelines.js';
@@ -218,6 +218,29 @@ describe('StreamDetector → store', () => {
     const adopted = await adoptBurstIdentities([other], a.store, cfg.jails);
     expect(adopted).toEqual([other]);
     expect((await a.store.recordBatch(adopted, a.policy, 'alertmanager'))[0]!.outcome).toBe('banned');
+  });
+
+  it('counts a jail split into several rules as one counter, each line once, as fail2ban does', async () => {
+    const cfg = config();
+    const a = await replica(cfg, () => T0 + 5_000);
+    const group = a.detector.groups[0]!;
+    expect(group.jails[0]!.parts.length).toBeGreaterThan(1);
+    const mixed = [
+      ...failures(ATTACKER, T0, 3),
+      ...[3, 4].map((i) => ({
+        labels: { job: 'sshd', host: 'bastion' },
+        ns: ns(T0 + i * 1000),
+        line: `error: maximum authentication attempts exceeded for root from ${ATTACKER} port ${40000 + i} ssh2 [preauth]`,
+      })),
+    ];
+    a.detector.process(group, mixed.slice(0, 4), 'live');
+    await settle();
+    expect(a.recorded).toEqual([]);
+    a.detector.process(group, mixed.slice(4), 'live');
+    await settle();
+    expect(a.recorded.flat()).toMatchObject([
+      { kind: 'offence', offence: { startsAt: T0 + 4000, ip: ATTACKER } },
+    ]);
   });
 
   it('takes the address from sshd’s own suffix, never from attacker-written text', async () => {

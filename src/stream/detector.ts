@@ -160,10 +160,16 @@ export class StreamDetector {
       const ms = nsToMs(entry.ns);
       if (phase === 'live') this.metrics.lag.observe({ tail: group.name }, Math.max(0, (now - ms) / 1000));
       for (const jail of group.jails) {
-        const { compiled } = jail;
-        if (!compiled.selects(entry.labels)) continue;
+        const [first] = jail.parts;
+        if (!first!.compiled.selects(entry.labels)) continue;
         this.metrics.linesSeen.inc({ jail: jail.name });
-        const labels = compiled.process(entry.line, entry.labels);
+        let labels: Record<string, string> | null = null;
+        let compiled = first!.compiled;
+        for (const part of jail.parts) {
+          labels = part.compiled.process(entry.line, entry.labels);
+          compiled = part.compiled;
+          if (labels) break;
+        }
         if (!labels) continue;
         this.metrics.linesMatched.inc({ jail: jail.name });
         const address = parseAddress(labels[names.ip] ?? '');

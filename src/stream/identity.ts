@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { JailSettings } from '../config/load.js';
+import type { JailSettings } from '../domain/jail.js';
 import type { Offence } from '../domain/types.js';
 import type { BatchItem, BurstRecord, Store } from '../store/port.js';
 

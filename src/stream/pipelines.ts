@@ -1,19 +1,29 @@
-import type { Config, JailSettings } from '../config/load.js';
+import type { Config } from '../config/load.js';
+import type { JailSettings } from '../domain/jail.js';
 import type { JailDefinition } from '../logql/catalogue.js';
 import { type CompiledQuery, compileQuery } from '../logql/evaluate.js';
 import type { LabelMatcher } from '../logql/query.js';
 import { parseRuleQuery, syntaxErrors } from '../logql/query.js';
 import { buildExpr, quoteLogql, type ResolvedJail } from '../logql/render.js';
 
+/** One rule of a jail: the very expression `rules render` writes, compiled by the evaluator `rules test` uses. */
+export interface JailPart {
+  name: string;
+  expr: string;
+  compiled: CompiledQuery;
+}
+
 /**
- * One enabled jail as the tail evaluates it: the very expression `rules render` writes for the ruler,
- * parsed and compiled by the evaluator `rules test` uses.
+ * One enabled jail as the tail evaluates it. A jail whose LogQL is split into several rules (to stay
+ * under the 1,024 bytes Loki 2.7 parses) is still one counter here, as in fail2ban: a line counts
+ * once, through the first of its rules that keeps it.
  */
 export interface JailPipeline {
   name: string;
   settings: JailSettings;
-  expr: string;
-  compiled: CompiledQuery;
+  parts: JailPart[];
+  /** The selector all of the jail's rules share. */
+  selector: LabelMatcher[];
 }
 
 /** One `GET /loki/api/v1/tail` connection and the jails whose lines it carries. */
@@ -64,8 +74,11 @@ export function buildPipelines(
       ignoreip: settings.ignoreip,
     };
     try {
-      const expr = buildExpr(resolved, config.labels);
-      pipelines.push({ name: settings.name, settings, expr, compiled: compileQuery(parseRuleQuery(expr)) });
+      const parts = definition.rules.map((rule) => {
+        const expr = buildExpr(resolved, config.labels, rule);
+        return { name: rule.name, expr, compiled: compileQuery(parseRuleQuery(expr)) };
+      });
+      pipelines.push({ name: settings.name, settings, parts, selector: parts[0]!.compiled.query.selector });
     } catch (error) {
       throw new DetectConfigError(`jail ${settings.name}: ${(error as Error).message}`);
     }
@@ -84,11 +97,11 @@ function selectorText(matchers: readonly LabelMatcher[]): string {
 /** A regexp that every line some jail of the group keeps also matches; undefined if none narrows. */
 function lineUnion(jails: readonly JailPipeline[]): string | undefined {
   const parts: string[] = [];
-  for (const jail of jails) {
-    const first = jail.compiled.query.stages.find(
+  for (const part of jails.flatMap((jail) => jail.parts)) {
+    const first = part.compiled.query.stages.find(
       (stage) => stage.kind === 'line' && (stage.op === '|=' || stage.op === '|~'),
     );
-    // A jail without a positive line filter needs every line of the stream.
+    // A rule without a positive line filter needs every line of the stream.
     if (first?.kind !== 'line') return undefined;
     parts.push(first.op === '|=' ? quoteMeta(first.value) : `(?:${first.value})`);
   }
@@ -105,7 +118,7 @@ function lineUnion(jails: readonly JailPipeline[]): string | undefined {
 export function groupTails(pipelines: readonly JailPipeline[]): TailGroup[] {
   const bySelector = new Map<string, { matchers: LabelMatcher[]; jails: JailPipeline[] }>();
   for (const pipeline of pipelines) {
-    const matchers = pipeline.compiled.query.selector;
+    const matchers = pipeline.selector;
     const key = selectorKey(matchers);
     const entry = bySelector.get(key) ?? { matchers, jails: [] };
     entry.jails.push(pipeline);

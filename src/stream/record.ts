@@ -1,4 +1,5 @@
-import type { DecisionPolicy, Store } from '../store/port.js';
+import type { DecisionPolicy } from '../domain/policy.js';
+import type { Store } from '../store/port.js';
 import type { RecordItems } from './detector.js';
 
 /**

@@ -1,3 +1,4 @@
+import type { DecisionPolicy } from '../../src/domain/policy.js';
 import type { AlertOutcome, Ban, Source } from '../../src/domain/types.js';
 import type { AppStore } from '../../src/http/app.js';
 import type {
@@ -5,7 +6,6 @@ import type {
   BanQuery,
   BatchItem,
   BurstRecord,
-  DecisionPolicy,
   ManualBanRequest,
   Stats,
   StatsQuery,
