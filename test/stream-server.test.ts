@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -91,6 +91,44 @@ describe('responder with detect.loki', () => {
     });
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(loki.tails).toHaveLength(1);
+  });
+
+  it('answers a Grafana-managed alert for the tail’s burst with duplicate (IPv4-mapped address and all)', async () => {
+    server = await startServer(config({ sshd: {} }));
+    await waitFor('the tail', async () => (await ready()).detect?.connected === true);
+    const start = Date.now();
+    loki.push(
+      Array.from({ length: 5 }, (_, i) => ({
+        labels: { job: 'sshd', host: 'edge-1' },
+        ns: (BigInt(start + i) * 1_000_000n).toString(),
+        line: `Failed password for root from 192.0.2.44 port ${40000 + i} ssh2`,
+      })),
+    );
+    await waitFor(
+      'the tail ban',
+      async () => (await server!.store.listBans({ ip: '192.0.2.44' }, Date.now())).length === 1,
+    );
+    const payload = JSON.parse(
+      readFileSync(join(import.meta.dirname, '../src/http/fixtures/grafana-webhook.json'), 'utf8'),
+    );
+    const [alert] = payload.alerts;
+    payload.alerts = [
+      {
+        ...alert,
+        labels: { ...alert.labels, alertname: 'SshdBruteForceFailed', jail: 'sshd' },
+        startsAt: new Date(start + 30_000).toISOString(),
+      },
+    ];
+    const response = await fetch(`${server.url}/api/v1/webhook`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer webhook-token-0123456789', 'content-type': 'application/json' },
+      body: JSON.stringify(payload),
+    });
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { results: Array<{ outcome: string }> };
+    expect(body.results.map((r) => r.outcome)).toEqual(['duplicate']);
+    const bans = await server.store.listBans({ ip: '192.0.2.44' }, Date.now());
+    expect(bans).toMatchObject([{ offences: 1, level: 0, source: 'loki-tail' }]);
   });
 
   it('refuses to start on a selector that can never be tailed, naming the jail', async () => {
