@@ -8,6 +8,7 @@ import {
   type LokiEntry,
   LokiHttpError,
   msToNs,
+  nsToMs,
   queryRangeForward,
   streamEntries,
 } from './loki-client.js';
@@ -227,7 +228,7 @@ export class LokiTail {
   private deliver(entries: LokiEntry[], resume: Resume, phase: 'backfill' | 'live'): void {
     const fresh = entries.filter((entry) => resume.accept(entry));
     if (fresh.length === 0) return;
-    this.lastEntryAt = Number(BigInt(resume.startNs) / 1_000_000n);
+    for (const entry of fresh) this.lastEntryAt = Math.max(this.lastEntryAt ?? 0, nsToMs(entry.ns));
     this.options.events.entries(fresh, phase);
   }
 
