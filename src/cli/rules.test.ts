@@ -47,7 +47,7 @@ describe('lokiban rules', () => {
   it('test runs every jail in both formats', async () => {
     const result = await run('rules', 'test');
     expect(result.code).toBe(0);
-    expect(result.out.match(/^ok /gm)).toHaveLength(38);
+    expect(result.out.match(/^ok /gm)).toHaveLength(44);
   });
 
   it('lint --rules fails on a hand-edited file whose threshold no longer matches maxretry', async () => {
