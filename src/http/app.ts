@@ -12,9 +12,11 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/load.js';
+import { BanRefusedError } from '../domain/guard.js';
+import type { DecisionPolicy } from '../domain/policy.js';
 import type { EnforcementStatus } from '../enforce/port.js';
 import { StoreUnavailableError } from '../store/errors.js';
-import { BanRefusedError, type DecisionPolicy, type Store } from '../store/port.js';
+import type { Store } from '../store/port.js';
 import { apiRoutes } from './api-routes.js';
 import { errorBody, HttpError } from './errors.js';
 import { loggerOptions } from './logger.js';
