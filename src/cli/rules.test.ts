@@ -63,6 +63,26 @@ describe('lokiban rules', () => {
     expect(result.err).toMatch(/sshd\.yaml: SshdBruteForceFailed: threshold >= 50 does not match maxretry 5/);
   });
 
+  it('lint --loki-version fails an expression too long for that Loki, naming the rule and the limit', async () => {
+    const out = join(dir, 'long');
+    await run('rules', 'render', '--format', 'loki', '--out', out);
+    const file = join(out, 'sshd.yaml');
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8').replace('|= `not allowed because`', `|= \`${'x'.repeat(400)}\``),
+    );
+    const old = await run('rules', 'lint', '--rules', out, '--format', 'loki');
+    expect(old.code).toBe(1);
+    expect(old.err).toMatch(
+      /sshd\.yaml: SshdBruteForceRefused: the expression is \d{4} bytes; Loki 2\.7 cannot parse an expression over 1024 bytes/,
+    );
+    const current = await run('rules', 'lint', '--rules', out, '--format', 'loki', '--loki-version', '2.9.0');
+    expect(current.code).toBe(0);
+    await expect(run('rules', 'lint', '--loki-version', '2.6')).rejects.toThrow(
+      /older than the oldest supported/,
+    );
+  });
+
   it('test fails with a diff when a test expects something else', async () => {
     const tests = join(dir, 'tests');
     const sshd = join(tests, 'sshd');

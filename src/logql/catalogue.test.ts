@@ -25,6 +25,8 @@ describe('jail catalogue', () => {
     const names = loadCatalogue(DEFAULT_CATALOGUE).map((jail) => jail.name);
     for (const name of [
       'sshd',
+      'sshd-ddos',
+      'sshd-extra',
       'sshd-aggressive',
       'nginx-http-auth',
       'nginx-botsearch',
