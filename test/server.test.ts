@@ -116,6 +116,7 @@ describe('startServer', () => {
                 lastError: null,
                 lastAppliedAt: null,
                 lastReconcile: null,
+                setAside: { count: 0, examples: [] },
               },
             ],
           },

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { JailSettings } from '../config/load.js';
 import { JAIL_NAME } from '../config/schema.js';
-import { parseDuration } from '../domain/duration.js';
+import { banLengthError, parseDuration } from '../domain/duration.js';
 import { formatNetwork, parseNetwork } from '../domain/ip.js';
 import type { Ban } from '../domain/types.js';
 import type { AuditEvent, DecisionPolicy } from '../store/port.js';
@@ -214,7 +214,12 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
         body: z.strictObject({
           ip: networkField,
           jail: jailName.optional(),
-          duration: durationField.optional(),
+          duration: durationField
+            .superRefine((seconds, ctx) => {
+              const error = banLengthError(seconds);
+              if (error) ctx.addIssue({ code: 'custom', message: error });
+            })
+            .optional(),
           hosts: z.array(z.string().max(64)).max(1000).optional(),
           reason: reason.optional(),
         }),
@@ -380,6 +385,10 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
             lastReconcile: status?.lastReconcile
               ? { ...status.lastReconcile, at: iso(status.lastReconcile.at) }
               : null,
+            setAside: {
+              count: status?.setAside.count ?? 0,
+              examples: (status?.setAside.examples ?? []).map((e) => ({ ...e, since: iso(e.since) })),
+            },
           };
         }),
       };

@@ -113,6 +113,11 @@ export const hostsSchema = z.object({
           retimed: z.number().int(),
         })
         .nullable(),
+      /** Bans no firewall command can carry on this host: recorded, retried hourly, never holding others. */
+      setAside: z.object({
+        count: z.number().int(),
+        examples: z.array(z.object({ ip: z.string(), reason: z.string(), since: isoTime })),
+      }),
     }),
   ),
 });
