@@ -307,7 +307,8 @@ export const configSchema = z
           .int()
           .min(1024)
           .max(64 * 1024 * 1024)
-          .default(1024 * 1024),
+          // A 10,000-alert group is 4.9 MiB from Alertmanager, 7.3 MiB from Grafana (docs/api.md).
+          .default(16 * 1024 * 1024),
         trustProxy: z.boolean().default(false),
         /** Addresses of the responder itself; never banned (local interfaces are added automatically). */
         ownAddresses: z.array(network).default([]),
