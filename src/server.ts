@@ -3,11 +3,15 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { auditShipperFromConfig, type LokiShipper } from './audit/loki-shipper.js';
 import type { Config } from './config/load.js';
-import { buildDecisionPolicy } from './domain/policy.js';
+import { buildDecisionPolicy } from './config/policy.js';
 import type { EnforcementStatus } from './enforce/port.js';
 import { buildApp } from './http/app.js';
+import { loadCatalogue } from './logql/catalogue.js';
+import { DEFAULT_CATALOGUE } from './logql/toolkit.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/port.js';
+import { StreamDetector } from './stream/detector.js';
+import { recordThroughStore } from './stream/record.js';
 
 /** What a dispatcher running in this process offers the server (src/enforce's Enforcement fits). */
 export interface EnforcementRuntime {
@@ -30,6 +34,8 @@ export interface ServerOptions {
   listen?: string;
   /** Install SIGINT/SIGTERM handlers that close the server gracefully (the CLI does; tests do not). */
   handleSignals?: boolean;
+  /** Jail catalogue the tail path compiles (`detect.loki`); default: the installed alert-rules/jails. */
+  catalogue?: string;
 }
 
 export interface RunningServer {
@@ -57,6 +63,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   // late-bound adapters let the routes reach it once it does.
   let runtime: EnforcementRuntime | undefined;
   let audit: LokiShipper | undefined;
+  let detector: StreamDetector | undefined;
   const registry = new Registry();
   let app: FastifyInstance;
   // The policy exists before the app's logger does; a fallback before that has nowhere to go, and
@@ -83,6 +90,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       store,
       policy,
       registry,
+      ...(config.detect?.loki ? { detection: { status: () => detector?.status() } } : {}),
       ...(options.enforcement
         ? {
             enforcement: { hosts: () => runtime?.status.hosts() ?? [] },
@@ -93,6 +101,17 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     log = app.log;
     runtime = options.enforcement?.({ store, logger: app.log });
     audit = auditShipperFromConfig(config, { store, logger: app.log, registry });
+    const loki = config.detect?.loki;
+    if (loki) {
+      detector = new StreamDetector({
+        config: { jails: config.jails, labels: config.labels, detect: { loki } },
+        catalogue: loadCatalogue(options.catalogue ?? DEFAULT_CATALOGUE),
+        // The one line that changes when the decisions layer takes over recording.
+        record: recordThroughStore(store, policy, (hosts) => runtime?.notify(hosts)),
+        logger: app.log.child({ component: 'loki-tail' }),
+        registry,
+      });
+    }
   } catch (error) {
     await store.close();
     throw error;
@@ -100,6 +119,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   // Fastify closes in reverse registration order; this runs after in-flight requests are answered.
   app.addHook('onClose', async () => {
     try {
+      // Tail offences still being recorded finish before the dispatcher and the store go.
+      await detector?.stop();
       await runtime?.stop();
     } finally {
       await audit?.stop();
@@ -133,6 +154,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   runtime?.start();
   audit?.start();
+  detector?.start();
   app.log.info(
     { url, store: 'sqlite' in config.store ? 'sqlite' : 'postgres', transport: config.transport },
     'lokiban listening',

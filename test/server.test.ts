@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startServer } from '../src/server.js';
-import { ADMIN_TOKEN, testConfig, testConfigYaml, WEBHOOK_TOKEN } from './helpers/config.js';
+import { ADMIN_TOKEN, testConfig, testConfigYaml, WEBHOOK_TOKEN } from './support/config.js';
 import { freePort } from './support/port.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lokiban-server-'));

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildDecisionPolicy } from '../src/domain/policy.js';
-import { buildTestApp, type TestApp } from './helpers/app.js';
-import { testConfig, WEBHOOK_TOKEN } from './helpers/config.js';
-import { FakeStore } from './helpers/fake-store.js';
+import { buildDecisionPolicy } from '../src/config/policy.js';
+import { buildTestApp, type TestApp } from './support/app.js';
+import { testConfig, WEBHOOK_TOKEN } from './support/config.js';
+import { FakeStore } from './support/fake-store.js';
 
 const NOW = Date.parse('2026-11-27T08:01:00Z');
 const fixture = (name: string) =>

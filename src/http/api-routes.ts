@@ -1,12 +1,13 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { JailSettings } from '../config/load.js';
 import { JAIL_NAME } from '../config/schema.js';
 import { banLengthError, parseDuration } from '../domain/duration.js';
 import { formatNetwork, parseNetwork } from '../domain/ip.js';
+import type { JailSettings } from '../domain/jail.js';
+import type { DecisionPolicy } from '../domain/policy.js';
 import type { Ban } from '../domain/types.js';
-import type { AuditEvent, DecisionPolicy } from '../store/port.js';
+import type { AuditEvent } from '../store/port.js';
 import {
   adminErrors,
   auditSchema,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildTestApp, type TestApp } from '../../test/helpers/app.js';
+import { buildTestApp, type TestApp } from '../../test/support/app.js';
 import {
   ADMIN_TOKEN,
   BASIC_PASSWORD,
@@ -8,12 +8,12 @@ import {
   READ_TOKEN,
   testConfig,
   WEBHOOK_TOKEN,
-} from '../../test/helpers/config.js';
-import { FakeStore } from '../../test/helpers/fake-store.js';
+} from '../../test/support/config.js';
+import { FakeStore } from '../../test/support/fake-store.js';
 import type { Config } from '../config/load.js';
-import { buildDecisionPolicy } from '../domain/policy.js';
+import { buildDecisionPolicy } from '../config/policy.js';
+import type { DecisionPolicy } from '../domain/policy.js';
 import type { EnforcementStatus } from '../enforce/port.js';
-import type { DecisionPolicy } from '../store/port.js';
 import { grafanaSignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './auth.js';
 
 const NOW = Date.parse('2026-11-27T08:01:00Z');

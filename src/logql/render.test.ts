@@ -29,7 +29,14 @@ jails:
 `),
     );
     const rules = buildRules(ctx, 'loki');
-    expect(rules.map((r) => r.jail)).toEqual(['nginx-botsearch', 'sshd']);
+    expect([...new Set(rules.map((r) => r.jail))]).toEqual(['nginx-botsearch', 'sshd']);
+    expect(rules.filter((r) => r.jail === 'sshd').map((r) => r.alert)).toEqual([
+      'SshdBruteForceFailed',
+      'SshdBruteForcePam',
+      'SshdBruteForceRefused',
+      'SshdBruteForceClosed',
+      'SshdBruteForceRuser',
+    ]);
     const sshd = parseRuleQuery(rules[1]!.expr);
     expect(sshd.selector).toEqual([{ name: 'unit', op: '=', value: 'ssh.service' }]);
     expect([sshd.op, sshd.threshold, sshd.range]).toEqual(['>=', 4, 3600]);
