@@ -436,7 +436,8 @@ describe('API', () => {
         name: 'web1',
         address: '192.0.2.10',
         backend: 'nftables',
-        state: 'down',
+        // The test configuration runs the dry-run transport: no host state is claimed.
+        state: 'dry-run',
         queueDepth: 3,
         lastError: 'web1: connect ECONNREFUSED',
         lastAppliedAt: null,
@@ -456,7 +457,7 @@ describe('API', () => {
         name: 'web2',
         address: '192.0.2.11',
         backend: 'nftables',
-        state: 'unknown',
+        state: 'dry-run',
         queueDepth: 0,
         lastError: null,
         lastAppliedAt: null,
