@@ -28,6 +28,19 @@ function problemsOf(text: string, environment: NodeJS.ProcessEnv = env): string[
 }
 
 describe('parseConfig', () => {
+  it('refuses @revoked and @cert-authority known_hosts lines as host key pins', () => {
+    const key = 'AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
+    const hosts = (line: string) =>
+      `${minimal}transport: ssh\nhosts:\n  - { name: web1, address: 192.0.2.10, hostKey: "${line}" }\n`;
+    expect(problemsOf(hosts(`@revoked web1 ssh-ed25519 ${key}`))).toEqual([
+      'hosts[0].hostKey: a @revoked known_hosts line names a key that must never be trusted; pin the host’s current key',
+    ]);
+    expect(problemsOf(hosts(`@cert-authority *.example ssh-ed25519 ${key}`))).toEqual([
+      'hosts[0].hostKey: a @cert-authority line names a CA, and host certificates are not supported; pin the host’s own key',
+    ]);
+    expect(parseConfig(hosts(`web1 ssh-ed25519 ${key}`), env).hosts[0]!.hostKey).toMatch(/^web1 /);
+  });
+
   it('refuses ban lengths no firewall can hold, naming the path and the maximum', () => {
     const jails = (body: string) => `${minimal.replace(/jails:[\s\S]*/, '')}jails:\n  sshd: ${body}\n`;
     expect(problemsOf(jails('{ bantime: 4000w }'))).toEqual([

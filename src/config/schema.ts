@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { banLengthError, MAX_BAN_SECONDS, parseDuration } from '../domain/duration.js';
 import { parseNetwork } from '../domain/ip.js';
+import { hostKeyMarkerError } from '../enforce/host-key.js';
 
 export const JAIL_NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 export const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -150,10 +151,14 @@ const hostTemplate = z.strictObject({
 
 const hostKey = z
   .string()
+  .superRefine((value, ctx) => {
+    const error = hostKeyMarkerError(value);
+    if (error) ctx.addIssue({ code: 'custom', message: error });
+  })
   .refine(
     (value) =>
       /^SHA256:[A-Za-z0-9+/]{43}=?$/.test(value.trim()) ||
-      /^\S+\s+(ssh-|ecdsa-|sk-)\S*\s+[A-Za-z0-9+/=]+/.test(value.trim()),
+      /^(@\S+\s+)?\S+\s+(ssh-|ecdsa-|sk-)\S*\s+[A-Za-z0-9+/=]+/.test(value.trim()),
     { message: 'expected a "SHA256:…" fingerprint (ssh-keygen -lf) or a known_hosts line' },
   );
 
