@@ -391,7 +391,7 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
             address: host.address,
             backend: host.backend,
             // Nothing is contacted on the dry-run transport: "up" would claim a firewall answered.
-            state: dryRun ? ('dry-run' as const) : (status?.state ?? 'unknown'),
+            state: dryRun && status?.state === 'up' ? ('dry-run' as const) : (status?.state ?? 'unknown'),
             queueDepth: status?.queueDepth ?? 0,
             lastError: status?.lastError ?? null,
             lastAppliedAt: iso(status?.lastAppliedAt ?? null),

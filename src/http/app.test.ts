@@ -436,8 +436,7 @@ describe('API', () => {
         name: 'web1',
         address: '192.0.2.10',
         backend: 'nftables',
-        // The test configuration runs the dry-run transport: no host state is claimed.
-        state: 'dry-run',
+        state: 'down',
         queueDepth: 3,
         lastError: 'web1: connect ECONNREFUSED',
         lastAppliedAt: null,
@@ -457,7 +456,7 @@ describe('API', () => {
         name: 'web2',
         address: '192.0.2.11',
         backend: 'nftables',
-        state: 'dry-run',
+        state: 'unknown',
         queueDepth: 0,
         lastError: null,
         lastAppliedAt: null,

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -41,6 +41,25 @@ storeContract('sqlite (temp file)', async () => {
 });
 
 describe('SqliteStore specifics', () => {
+  it('refuses a zero-length database file instead of starting an empty store in it', async () => {
+    const file = join(tempDir(), 'lokiban.db');
+    writeFileSync(file, '');
+    const store = new SqliteStore(file);
+    await expect(store.init()).rejects.toThrow(`${file} is an empty file, not a lokiban database`);
+    expect(statSync(file).size).toBe(0);
+  });
+
+  it('creates the database 0600 in a 0700 directory, its WAL too', async () => {
+    const dir = join(tempDir(), 'data');
+    const store = new SqliteStore(join(dir, 'lokiban.db'));
+    await store.init();
+    await store.ping();
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, 'lokiban.db')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'lokiban.db-wal')).mode & 0o777).toBe(0o600);
+    await store.close();
+  });
+
   it('refuses a database whose schema is newer than this version', async () => {
     const file = join(tempDir(), 'newer.db');
     const store = new SqliteStore(file);
