@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
@@ -156,7 +157,15 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   audit?.start();
   detector?.start();
   app.log.info(
-    { url, store: 'sqlite' in config.store ? 'sqlite' : 'postgres', transport: config.transport },
+    {
+      url,
+      store: 'sqlite' in config.store ? 'sqlite' : 'postgres',
+      // A relative path is relative to the working directory: name the file actually opened.
+      ...('sqlite' in config.store && config.store.sqlite !== ':memory:'
+        ? { database: resolve(config.store.sqlite) }
+        : {}),
+      transport: config.transport,
+    },
     'lokiban listening',
   );
   return { app, store, url, close };

@@ -115,7 +115,17 @@ const webhookAuth = z
   .strictObject({
     bearer: secret.optional(),
     basic: z.strictObject({ username: z.string().min(1), password: secret }).optional(),
-    grafanaHmac: z.strictObject({ secret, maxSkew: duration().default(300) }).optional(),
+    grafanaHmac: z
+      .strictObject({
+        secret,
+        maxSkew: duration().default(300),
+        /**
+         * A signature without Grafana's timestamp header can be replayed forever: refused unless this is
+         * turned off (the contact point `lokiban rules render` writes sends the timestamp).
+         */
+        requireTimestamp: z.boolean().default(true),
+      })
+      .optional(),
   })
   .refine((auth) => auth.bearer || auth.basic || auth.grafanaHmac, {
     message: 'configure at least one of bearer, basic or grafanaHmac: the webhook is never open',
