@@ -21,6 +21,8 @@ export interface EnforcementRuntime {
   notify(hosts?: readonly string[]): void;
   start(): void;
   stop(): Promise<void>;
+  /** Local addresses of the live connections to hosts; the decision policy never bans them. */
+  localAddresses?(): readonly string[];
 }
 
 export interface ServerOptions {
@@ -101,6 +103,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     });
     log = app.log;
     runtime = options.enforcement?.({ store, logger: app.log });
+    policy.protectedNetworks.track(() => runtime?.localAddresses?.() ?? []);
     audit = auditShipperFromConfig(config, { store, logger: app.log, registry });
     const loki = config.detect?.loki;
     if (loki) {
