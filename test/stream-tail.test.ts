@@ -62,8 +62,15 @@ describe('LokiTail against the Loki 2.7.5 double', () => {
     loki = undefined;
   });
 
-  function startTail(query: string, events: TailEvents, backfillFrom: number, extra = {}) {
+  function startTail(
+    query: string,
+    events: TailEvents,
+    backfillFrom: number,
+    extra = {},
+    idleTimeoutMs = 5_000,
+  ) {
     tail = new LokiTail({
+      idleTimeoutMs,
       name: 'tail-1',
       query,
       jails: ['sshd'],
@@ -149,6 +156,20 @@ describe('LokiTail against the Loki 2.7.5 double', () => {
     // The gap is read with query_range from the last entry, then the tail starts after it.
     expect(loki.queries[1]!.params.get('start')).toBe(ns(t + 1));
     expect(BigInt(loki.tails[1]!.params.get('start')!)).toBeGreaterThanOrEqual(BigInt(ns(t + 1)));
+  });
+
+  it('drops a connection that goes silent (Loki pings every second) and resumes without a gap', async () => {
+    loki = await startLokiDouble({ lineDelayMs: 20 });
+    const { seen, log, events } = recorder();
+    startTail('{job="sshd"}', events, Date.now() - 1000, {}, 1_500);
+    await waitFor('the tail', () => log.connected === 1);
+    loki.stallTails();
+    const t = Date.now();
+    loki.push([{ labels: { job: 'sshd' }, ns: ns(t), line: 'while silent' }]);
+    await waitFor('the reconnect', () => log.connected === 2, 5_000);
+    await waitFor('the line', () => seen.some((s) => s.entry.line === 'while silent'));
+    expect(seen.filter((s) => s.entry.line === 'while silent')).toHaveLength(1);
+    expect(log.errors[0]).toMatch(/^tail closed \(1006/);
   });
 
   it('counts dropped_entries', async () => {

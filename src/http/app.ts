@@ -167,6 +167,9 @@ export const lokibanApp: FastifyPluginAsync<AppOptions> = async (fastify, option
               jails: tail.jails,
               state: tail.state,
               ...(tail.lastError ? { lastError: tail.lastError } : {}),
+              ...(tail.lastEntryAt !== undefined
+                ? { lastEntryAt: new Date(tail.lastEntryAt).toISOString() }
+                : {}),
             })),
           },
         }

@@ -258,7 +258,8 @@ export class StreamDetector {
           const outcomes = await this.options.record(indexed);
           for (const outcome of outcomes) {
             if (outcome.outcome === 'resolved-recorded') continue;
-            this.options.logger.info(
+            // Another replica (or this one before a restart) recorded the burst: nothing happened here.
+            this.options.logger[outcome.outcome === 'duplicate' ? 'debug' : 'info'](
               { jail: outcome.jail, ip: outcome.ip, outcome: outcome.outcome, banId: outcome.banId },
               'tail offence recorded',
             );

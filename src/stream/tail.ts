@@ -8,6 +8,7 @@ import {
   type LokiEntry,
   LokiHttpError,
   msToNs,
+  nsToMs,
   queryRangeForward,
   streamEntries,
 } from './loki-client.js';
@@ -93,8 +94,7 @@ export class TailRefused extends Error {
 
 // Close reasons of Loki 2.7 for a query it can never run (captures tail_03, tail_03b); other 1011
 // reasons, such as the concurrent-tail limit, clear up by themselves and are retried.
-const QUERY_ERROR =
-  /parse error|syntax error|only log selector|queries require|error parsing regexp|invalid/i;
+const QUERY_ERROR = /parse error|syntax error|only log selector|queries require|error parsing regexp/i;
 /** Consecutive connections closed without a frame before the query counts as refused (tail_03c). */
 const SILENT_REFUSALS = 3;
 const TAIL_LIMIT = 1000;
@@ -227,7 +227,7 @@ export class LokiTail {
   private deliver(entries: LokiEntry[], resume: Resume, phase: 'backfill' | 'live'): void {
     const fresh = entries.filter((entry) => resume.accept(entry));
     if (fresh.length === 0) return;
-    this.lastEntryAt = Number(BigInt(resume.startNs) / 1_000_000n);
+    for (const entry of fresh) this.lastEntryAt = Math.max(this.lastEntryAt ?? 0, nsToMs(entry.ns));
     this.options.events.entries(fresh, phase);
   }
 

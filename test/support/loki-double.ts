@@ -53,6 +53,8 @@ export interface LokiDouble {
   openTails(): number;
   /** Drops every tail's TCP connection without a close frame, as a network failure would. */
   dropTails(): void;
+  /** Every open tail goes silent (no pings, no frames) with its TCP connection left open: a dead path. */
+  stallTails(): void;
   /** Sends a frame with `dropped_entries` (Loki's documented field) on every open tail. */
   sendDropped(entries: DoubleEntry[]): void;
   /** Answers the next n tail upgrades with close 1011 and this reason (e.g. the tail limit). */
@@ -132,6 +134,7 @@ interface OpenTail {
   evaluate: Evaluator;
   ping: NodeJS.Timeout;
   closed: boolean;
+  stalled?: boolean;
 }
 
 export async function startLokiDouble(
@@ -163,6 +166,12 @@ export async function startLokiDouble(
     dropTails() {
       for (const tail of open) end(tail, true);
     },
+    stallTails() {
+      for (const tail of open) {
+        clearInterval(tail.ping);
+        tail.stalled = true;
+      }
+    },
     sendDropped(entries) {
       const payload = JSON.stringify({
         streams: [],
@@ -181,7 +190,7 @@ export async function startLokiDouble(
   };
 
   function send(tail: OpenTail, entries: DoubleEntry[]): void {
-    if (tail.closed) return;
+    if (tail.closed || tail.stalled) return;
     const kept = entries.flatMap((entry) => {
       const labels = tail.evaluate(entry);
       return labels ? [{ labels, ns: entry.ns, line: entry.line }] : [];
