@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -47,6 +47,19 @@ describe('SqliteStore specifics', () => {
     const store = new SqliteStore(file);
     await expect(store.init()).rejects.toThrow(`${file} is an empty file, not a lokiban database`);
     expect(statSync(file).size).toBe(0);
+  });
+
+  it('refuses to start on a database that fails quick_check', async () => {
+    const file = join(tempDir(), 'lokiban.db');
+    const first = new SqliteStore(file);
+    await first.init();
+    await first.close();
+    // Overwrite the middle of page 2 (the first table's b-tree page) with garbage.
+    const db = readFileSync(file);
+    const pageSize = db.readUInt16BE(16);
+    db.fill(0xa5, pageSize + 8, pageSize * 2 - 8);
+    writeFileSync(file, db);
+    await expect(new SqliteStore(file).init()).rejects.toThrow(/failed SQLite's quick_check/);
   });
 
   it('creates the database 0600 in a 0700 directory, its WAL too', async () => {

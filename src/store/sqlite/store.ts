@@ -343,6 +343,15 @@ export class SqliteStore implements Store {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
+      // A corrupted file must stop the start, not answer /readyz and lose writes later: quick_check reads
+      // every page once (https://sqlite.org/pragma.html#pragma_quick_check).
+      const problems = (db.pragma('quick_check(5)') as Array<{ quick_check: string }>).map(
+        (r) => r.quick_check,
+      );
+      if (problems.join() !== 'ok')
+        throw new Error(
+          `${this.path} failed SQLite's quick_check, restore it from a backup: ${problems.join('; ')}`,
+        );
       migrate(db);
       this.statements = prepare(db);
       this.db = db;
