@@ -51,7 +51,7 @@ describe('tail grouping', () => {
     expect(skipped).toEqual([]);
     const groups = groupTails(pipelines);
     expect(pipelines).toHaveLength(catalogue.length);
-    // Fourteen selectors are one job="…" matcher and merge into a single job=~ tail; recidive reads
+    // Every selector but one is a single job="…" matcher: they merge into one job=~ tail; recidive reads
     // {job="lokiban", stream="audit"} on a tail of its own.
     expect(groups).toHaveLength(2);
     expect(groups[0]!.query.startsWith('{job=~"')).toBe(true);
