@@ -97,6 +97,100 @@ describe('lokiban config check', () => {
   });
 });
 
+describe('configuration errors an operator can act on', () => {
+  const check = async (yaml: string, args: string[] = []) => {
+    const file = join(dir, `case-${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(file, yaml);
+    return { file, ...(await run(['config', 'check', '--config', file, ...args])) };
+  };
+
+  it('refuses a jail no definition backs, naming the closest known jail', async () => {
+    const result = await check(
+      testConfigYaml().replace('sshd: { maxretry: 5, findtime: 10m, bantime: 1h }', 'shd: { maxretry: 5 }'),
+    );
+    expect(result.code).toBe(2);
+    expect(result.err).toContain(
+      'jails.shd: unknown jail "shd": no jail definition in the catalogue; did you mean "sshd"?',
+    );
+    // The responder's own jail for hand-made bans needs no definition.
+    const manual = await check(
+      testConfigYaml().replace('postfix-sasl:', 'manual: { bantime: 1d }\n  postfix-sasl:'),
+    );
+    expect(manual.code).toBe(0);
+  });
+
+  it('refuses a listen port out of range and echoes the value', async () => {
+    const result = await check(
+      testConfigYaml().replace('listen: "127.0.0.1:0"', 'listen: "127.0.0.1:99999"'),
+    );
+    expect(result.code).toBe(2);
+    expect(result.err).toContain('server.listen: the port must be 0 to 65535 (got "127.0.0.1:99999")');
+  });
+
+  it('echoes bad values back, never secrets', async () => {
+    const result = await check(
+      testConfigYaml({ webhook: '{ bearer: "short-secret" }' }).replace(
+        'sshd: { maxretry: 5, findtime: 10m, bantime: 1h }',
+        'sshd: { maxretry: 0, bantime: 1 hour }',
+      ),
+    );
+    expect(result.code).toBe(2);
+    expect(result.err).toContain('jails.sshd.maxretry: Too small: expected number to be >=1 (got 0)');
+    expect(result.err).toContain('jails.sshd.bantime: invalid duration "1 hour"');
+    expect(result.err).toContain('auth.webhook.bearer: secrets must be at least 16 characters');
+    expect(result.err).not.toContain('short-secret');
+  });
+
+  it('reports a YAML syntax error in one line with line and column', async () => {
+    const result = await check('server:\n  listen: "127.0.0.1:9797\njails: [\n');
+    expect(result.code).toBe(2);
+    expect(result.err.split('\n')).toEqual([
+      `error: ${result.file}: the configuration is not valid YAML (line 4, column 1): Missing closing "quote`,
+    ]);
+  });
+
+  it('prints one error: prefix for rules errors, exit 2', async () => {
+    const file = join(dir, 'rules-typo.yaml');
+    writeFileSync(file, testConfigYaml().replace('sshd: {', 'shd: {'));
+    const result = await run(['rules', 'render', '--config', file]);
+    expect(result.code).toBe(2);
+    expect(result.err).toMatch(/^error: jails without a definition/);
+    expect(result.err).toContain('did you mean "sshd"?');
+    const noFormat = await run(['rules', 'lint', '--rules', dir]);
+    expect(noFormat.code).toBe(2);
+    expect(noFormat.err).toBe('error: --rules needs --format loki or --format grafana');
+  });
+
+  it('serve refuses a bad --listen before opening anything', async () => {
+    const file = join(dir, 'serve.yaml');
+    writeFileSync(file, testConfigYaml());
+    const result = await run(['serve', '--config', file, '--listen', '0.0.0.0:70000']);
+    expect(result.code).toBe(2);
+    expect(result.err).toBe(
+      'error: --listen: expected HOST:PORT with a port from 0 to 65535 (got "0.0.0.0:70000")',
+    );
+  });
+});
+
+describe('hosts commands', () => {
+  it('do not need the webhook and API secrets', async () => {
+    const file = join(dir, 'hosts.yaml');
+    writeFileSync(
+      file,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own ${ENV} syntax
+      testConfigYaml({ webhook: '{ bearer: "${LOKIBAN_WEBHOOK_TOKEN}" }' }).replace(
+        /hosts:\n[\s\S]*$/,
+        'hosts: []\n',
+      ),
+    );
+    const result = await run(['hosts', 'check', '--config', file]);
+    expect(result.err).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.out).toBe('no hosts configured');
+    expect((await run(['config', 'check', '--config', file])).code).toBe(2);
+  });
+});
+
 describe('lokiban secrets init', () => {
   it('creates a 0600 file with three random secrets and never prints them; never overwrites', async () => {
     const file = join(dir, 'secrets', 'lokiban.env');
@@ -115,6 +209,29 @@ describe('lokiban secrets init', () => {
     expect(second.out).toContain('already exists; left unchanged');
     expect(readFileSync(file, 'utf8')).toBe(text);
     expect((await run(['secrets', 'init'])).code).toBe(2);
+  });
+
+  it('runs with `node --` as its shebang says, so Node never reads --env-file itself', () => {
+    expect(readFileSync(new URL('./main.ts', import.meta.url), 'utf8').split('\n')[0]).toBe(
+      '#!/usr/bin/env -S node --',
+    );
+    const result = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--',
+        'src/cli/main.ts',
+        'serve',
+        '--config',
+        'x.yaml',
+        '--env-file',
+        join(dir, 'missing.env'),
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(result.status).toBe(2);
+    expect(result.stderr.trim()).toMatch(/^error: cannot read env file \S+missing\.env: ENOENT/);
   });
 
   it('works as the installed binary on this Node, positional form', () => {

@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { ConfigError } from '../config/load.js';
 import { formatDuration } from '../domain/duration.js';
+import { CatalogueError } from '../logql/catalogue.js';
 import { compileQuery } from '../logql/evaluate.js';
 import {
   CORPUS_TABLE_HEADERS,
@@ -14,7 +16,7 @@ import {
 } from '../logql/fail2ban-corpus.js';
 import { lintRules } from '../logql/lint.js';
 import { parseRuleQuery } from '../logql/query.js';
-import type { RenderContext, RenderFormat } from '../logql/render.js';
+import { RenderConfigError, type RenderContext, type RenderFormat } from '../logql/render.js';
 import { type LoadedRule, runTestSuite } from '../logql/rule-test.js';
 import {
   DEFAULT_CATALOGUE,
@@ -27,6 +29,7 @@ import {
   staleRendering,
   writeRendered,
 } from '../logql/toolkit.js';
+import { CliError, EXIT_CONFIG } from './io.js';
 import { renderTable } from './table.js';
 
 export interface RulesIo {
@@ -65,7 +68,7 @@ function withCommon(command: Command): Command {
 function rulesFor(options: SourceOptions, context: RenderContext): LoadedRule[] {
   const formats: RenderFormat[] = options.format ? [options.format] : ['loki', 'grafana'];
   if (options.rules) {
-    if (!options.format) throw new InvalidArgumentError('--rules needs --format');
+    if (!options.format) throw new CliError('--rules needs --format loki or --format grafana', EXIT_CONFIG);
     return loadRules(readRenderedDir(options.rules), options.format, context.labels.jail).map((rule) => ({
       ...rule,
       source: join(options.rules!, rule.source),
@@ -165,6 +168,29 @@ export function explainCorpus(result: JailCorpusResult): string {
 export function registerRulesCommands(program: Command, io: RulesIo = defaultIo): Command {
   const rules = program.command('rules').description('render, lint and test the LogQL jail rules');
 
+  /**
+   * The catalogue and (optionally) lokiban.yaml, resolved for rendering; a broken catalogue file, a bad
+   * configuration or a jail without a definition is a usage error (exit 2) that names the file.
+   */
+  function contextOrExit(options: CommonOptions): RenderContext {
+    try {
+      return loadContext(options);
+    } catch (error) {
+      if (error instanceof ConfigError)
+        throw new CliError(`${options.config}: ${error.message}`, EXIT_CONFIG);
+      if (error instanceof CatalogueError || error instanceof RenderConfigError) {
+        throw new CliError(error.message, EXIT_CONFIG);
+      }
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && options.config) {
+        throw new CliError(
+          `${options.config}: cannot read the file: ${(error as Error).message}`,
+          EXIT_CONFIG,
+        );
+      }
+      throw error;
+    }
+  }
+
   withCommon(rules.command('render'))
     .description('render Loki ruler files or Grafana alerting provisioning from the jail catalogue')
     .addOption(formatOption().default('loki'))
@@ -172,7 +198,7 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
     .option('--check', 'fail when the committed reference rendering in alert-rules/rendered is stale')
     .action((options: CommonOptions & { format: RenderFormat; out?: string; check?: boolean }) => {
       if (options.check) {
-        const problems = staleRendering(loadContext({ catalogue: options.catalogue }));
+        const problems = staleRendering(contextOrExit({ catalogue: options.catalogue }));
         for (const problem of problems) io.err(`${problem}\n`);
         if (problems.length > 0) {
           io.err('re-render with `npm run rules:render`\n');
@@ -182,7 +208,7 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
         }
         return;
       }
-      const context = loadContext(options);
+      const context = contextOrExit(options);
       for (const jail of context.jails) {
         const { definition: d } = jail;
         if (jail.maxretry !== d.maxretry || jail.findtime !== d.findtime) {
@@ -204,7 +230,7 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
     .addOption(formatOption())
     .option('--rules <dir>', 'lint rendered files from this directory (needs --format)')
     .action((options: SourceOptions) => {
-      const context = loadContext(options);
+      const context = contextOrExit(options);
       const loaded = rulesFor(options, context);
       const problems = lintRules(loaded, context);
       for (const p of problems) io.err(`${p.source}: ${p.rule}: ${p.problem}\n`);
@@ -231,7 +257,7 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
           summary?: boolean;
         },
       ) => {
-        const context = loadContext(options);
+        const context = contextOrExit(options);
         const loaded = rulesFor(options, context).filter(
           (rule) => !options.jail || rule.jail === options.jail,
         );
@@ -304,7 +330,7 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
     .option('--explain', 'per missed, wrong, false or double-counted line: where, why and its sha256')
     .action(
       (options: { catalogue: string; jail?: string; filter?: string; mode?: string; explain?: boolean }) => {
-        const context = loadContext({ catalogue: options.catalogue });
+        const context = contextOrExit({ catalogue: options.catalogue });
         const location = findCorpus();
         if (!location) {
           io.err("fail2ban's sample logs are not installed: apt-get install fail2ban\n");

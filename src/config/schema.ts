@@ -25,9 +25,12 @@ const network = z.string().refine((value) => parseNetwork(value) !== undefined, 
   message: 'not an IP address or CIDR',
 });
 
+/** `HOST:PORT`; port 0 asks the system for a free port (tests), anything above 65535 cannot be bound. */
+export const LISTEN = /^(\[[0-9a-fA-F:]+\]|[0-9.]+|[A-Za-z0-9.-]+):(\d{1,5})$/;
 const listen = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[0-9.]+|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT, e.g. 127.0.0.1:9797');
+  .regex(LISTEN, 'expected HOST:PORT, e.g. 127.0.0.1:9797')
+  .refine((value) => Number(LISTEN.exec(value)?.[2] ?? 0) <= 65_535, 'the port must be 0 to 65535');
 
 const scope = z.union([
   z.literal('all'),

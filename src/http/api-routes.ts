@@ -5,7 +5,7 @@ import type { JailSettings } from '../config/load.js';
 import { JAIL_NAME } from '../config/schema.js';
 import { parseDuration } from '../domain/duration.js';
 import { formatNetwork, parseNetwork } from '../domain/ip.js';
-import type { Ban } from '../domain/types.js';
+import { type Ban, MANUAL_JAIL } from '../domain/types.js';
 import type { AuditEvent, DecisionPolicy } from '../store/port.js';
 import {
   adminErrors,
@@ -30,9 +30,6 @@ declare module 'fastify' {
     principal?: string;
   }
 }
-
-/** Jail used by manual bans that name none, with the configured defaults (fail2ban has no such jail). */
-export const MANUAL_JAIL = 'manual';
 
 function iso(ms: number): string;
 function iso(ms: number | null): string | null;

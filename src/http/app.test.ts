@@ -101,6 +101,20 @@ describe('POST /api/v1/webhook', () => {
     expect(warning).toMatchObject({ level: 40, msg: expect.stringContaining('max_alerts') });
   });
 
+  it('warns and counts alerts for a jail lokiban.yaml does not configure', async () => {
+    const body = JSON.parse(alertmanagerBody);
+    body.alerts[0].labels.jail = 'shd';
+    const response = await deliver(JSON.stringify(body));
+    expect(response.json().results[0]).toMatchObject({ outcome: 'ignored-unknown-jail' });
+    const warning = t.logs.lines.map((line) => JSON.parse(line)).find((line) => line.unknownJail === 1);
+    expect(warning).toMatchObject({
+      level: 40,
+      reasons: ['jail "shd" is not configured'],
+      msg: expect.stringContaining('unknown jail'),
+    });
+    expect((await t.app.inject('/metrics')).body).toContain('lokiban_alerts_unknown_jail_total 1');
+  });
+
   it('answers an empty group without touching the store', async () => {
     const response = await deliver(JSON.stringify({ version: '4', status: 'resolved', alerts: [] }));
     expect(response.statusCode).toBe(200);

@@ -2,8 +2,10 @@ import { Scalar, stringify } from 'yaml';
 import type { z } from 'zod';
 import type { Config } from '../config/load.js';
 import { defaultsSchema, rulesSchema } from '../config/schema.js';
+import { unknownJailProblems } from '../config/suggest.js';
 import { formatDuration } from '../domain/duration.js';
 import { parseNetwork } from '../domain/ip.js';
+import { MANUAL_JAIL } from '../domain/types.js';
 import { HOST_PLACEHOLDER, type JailDefinition, SYSLOG_PLACEHOLDER } from './catalogue.js';
 import { isBareSelector, parseRuleQuery } from './query.js';
 
@@ -79,14 +81,18 @@ export function resolveRenderContext(catalogue: JailDefinition[], config?: Confi
     };
   }
   const byName = new Map(catalogue.map((definition) => [definition.name, definition]));
-  const unknown = Object.keys(config.jails).filter((name) => !byName.has(name));
-  if (unknown.length > 0) {
-    throw new Error(
-      `jails without a definition in the catalogue: ${unknown.join(', ')} (add alert-rules/jails/<name>.yaml)`,
+  // `manual` is the responder's jail for hand-made bans: it has no rule to render.
+  const problems = unknownJailProblems(
+    Object.keys(config.jails).filter((name) => name !== MANUAL_JAIL),
+    catalogue.map((definition) => definition.name),
+  );
+  if (problems.length > 0) {
+    throw new RenderConfigError(
+      `jails without a definition in the catalogue (add alert-rules/jails/<name>.yaml):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
     );
   }
   const jails = Object.values(config.jails)
-    .filter((settings) => settings.enabled)
+    .filter((settings) => settings.enabled && settings.name !== MANUAL_JAIL)
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((settings) => {
       const definition = byName.get(settings.name)!;
@@ -99,6 +105,14 @@ export function resolveRenderContext(catalogue: JailDefinition[], config?: Confi
       };
     });
   return { jails, labels: config.labels, rules: config.rules };
+}
+
+/** The configuration asks for something the catalogue cannot render. */
+export class RenderConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RenderConfigError';
+  }
 }
 
 /** LogQL string literal: a raw backtick string when possible, so regexps need no double escaping. */
@@ -114,7 +128,9 @@ function doubleQuote(value: string): string {
 export function buildExpr(jail: ResolvedJail, labels: RenderContext['labels']): string {
   const { definition } = jail;
   if (!isBareSelector(jail.selector)) {
-    throw new Error(`${definition.name}: selector ${jail.selector} is not a bare LogQL stream selector`);
+    throw new RenderConfigError(
+      `${definition.name}: selector ${jail.selector} is not a bare LogQL stream selector`,
+    );
   }
   const regexp = expandRegexp(definition.regexp, labels.ip);
   const stages = [
@@ -123,7 +139,8 @@ export function buildExpr(jail: ResolvedJail, labels: RenderContext['labels']): 
     `| ${labels.ip} != ""`,
     ...jail.ignoreip.map((entry) => {
       const network = parseNetwork(entry);
-      if (!network) throw new Error(`${definition.name}: ignoreip entry "${entry}" is not an IP or CIDR`);
+      if (!network)
+        throw new RenderConfigError(`${definition.name}: ignoreip entry "${entry}" is not an IP or CIDR`);
       const full = network.family === 4 ? 32 : 128;
       const text = network.prefix === full ? network.address : `${network.address}/${network.prefix}`;
       return `| ${labels.ip} != ip(${doubleQuote(text)})`;
