@@ -281,9 +281,9 @@ describe('API commands against a listening responder on the SQLite store', () =>
     const banned = await run(['banned'], { LOKIBAN_URL: url, LOKIBAN_TOKEN: READ_TOKEN });
     expect(banned.code).toBe(0);
     const lines = banned.out.split('\n');
-    expect(lines[0]).toMatch(/^IP\s+JAIL\s+LEVEL\s+REMAINING\s+EXPIRES\s+SOURCE\s+HOSTS$/);
+    expect(lines[0]).toMatch(/^IP\s+JAIL\s+LEVEL\s+REMAINING\s+EXPIRES\s+SOURCE\s+HOSTS\s+SUMMARY$/);
     expect(lines[1]).toMatch(
-      /^203\.0\.113\.7\s+sshd\s+0\s+(1h59m5\ds|2h)\s+\S+Z\s+manual\s+web1\(pending\),web2\(pending\)$/,
+      /^203\.0\.113\.7\s+sshd\s+0\s+(1h59m5\ds|2h)\s+\S+Z\s+manual\s+web1\(pending\),web2\(pending\)\s+seen$/,
     );
 
     const json = await run(['banned', '--json'], admin());
@@ -300,10 +300,62 @@ describe('API commands against a listening responder on the SQLite store', () =>
     expect(jail.out).toMatch(/`- Banned IP list:\s+203\.0\.113\.7/);
 
     const unban = await run(['unban', '203.0.113.7', '--url', url, '--token', ADMIN_TOKEN]);
-    expect(unban.out).toBe('203.0.113.7 unbanned in sshd');
+    expect(unban.out).toBe('203.0.113.7 unbanned: lifted 203.0.113.7 in jail sshd');
     const again = await run(['unban', '203.0.113.7'], admin());
     expect(again.out).toBe('203.0.113.7 is not banned');
     expect((await run(['banned'], admin())).out).toBe('no active bans');
+  });
+
+  it('says when a ban is left unchanged or extended', async () => {
+    const first = await run(['ban', '198.51.100.40', '--jail', 'sshd', '--for', '1d'], admin());
+    expect(first.out).toMatch(/^198\.51\.100\.40 banned in jail sshd until \S+ \(/);
+    const shorter = await run(['ban', '198.51.100.40', '--jail', 'sshd', '--for', '1h'], admin());
+    expect(shorter.code).toBe(0);
+    const until = /until (\S+)/.exec(first.out)![1];
+    expect(shorter.out).toMatch(
+      new RegExp(
+        `^198\\.51\\.100\\.40 unchanged, banned in jail sshd until ${until} \\(.*the active ban already lasts at least as long$`,
+      ),
+    );
+    const longer = await run(['ban', '198.51.100.40', '--jail', 'sshd', '--for', '2d'], admin());
+    expect(longer.out).toMatch(/^198\.51\.100\.40 ban extended in jail sshd until \S+ \((1d23h59m5\ds|2d)\)/);
+    await run(['unban', '198.51.100.40'], admin());
+  });
+
+  it('names each lifted ban, covering prefix bans included', async () => {
+    await run(['ban', '198.51.100.0/24', '--reason', 'abuse report'], admin());
+    await run(['ban', '198.51.100.50', '--jail', 'sshd'], admin());
+    const unban = await run(['unban', '198.51.100.50'], admin());
+    expect(unban.code).toBe(0);
+    expect(unban.out.split('\n').sort()).toEqual([
+      '198.51.100.50 unbanned: lifted 198.51.100.0/24 in jail manual (covers 198.51.100.50)',
+      '198.51.100.50 unbanned: lifted 198.51.100.50 in jail sshd',
+    ]);
+  });
+
+  it('refuses an unknown jail, shows summaries and says how many bans it left out', async () => {
+    const read = { LOKIBAN_URL: url, LOKIBAN_TOKEN: READ_TOKEN };
+    const nosuch = await run(['banned', '--jail', 'shd'], read);
+    expect(nosuch.code).toBe(2);
+    expect(nosuch.err).toBe(
+      'error: unknown jail "shd"; did you mean "sshd"? (jails: sshd, nginx-http-auth, postfix-sasl, manual)',
+    );
+    await run(['ban', '192.0.2.77', '--jail', 'nginx-http-auth', '--reason', 'credential stuffing'], admin());
+    await run(['ban', '192.0.2.78', '--jail', 'nginx-http-auth'], admin());
+    const all = await run(['banned', '--jail', 'nginx-http-auth'], read);
+    expect(all.out).toMatch(/\n192\.0\.2\.77 .*\scredential stuffing$/m);
+    expect(all.out).not.toContain('not shown');
+    const page = await run(['banned', '--jail', 'nginx-http-auth', '--limit', '1'], read);
+    expect(page.code).toBe(0);
+    expect(page.out.split('\n')).toHaveLength(3);
+    expect(page.out).toMatch(/\n1 more active ban not shown \(1 of 2; --limit N shows up to 100000/);
+    const json = JSON.parse(
+      (await run(['banned', '--jail', 'nginx-http-auth', '--limit', '1', '--json'], read)).out,
+    );
+    expect(json).toMatchObject({ total: 2, omitted: 1 });
+    expect((await run(['banned', '--limit', '0'], read)).code).toBe(2);
+    await run(['unban', '192.0.2.77'], admin());
+    await run(['unban', '192.0.2.78'], admin());
   });
 
   it('explains auth failures and unreachable responders', async () => {
