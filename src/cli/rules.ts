@@ -16,7 +16,7 @@ import {
 } from '../logql/fail2ban-corpus.js';
 import { lintRules } from '../logql/lint.js';
 import { parseRuleQuery } from '../logql/query.js';
-import { RenderConfigError, type RenderContext, type RenderFormat } from '../logql/render.js';
+import { RENDER_HEADER, RenderConfigError, type RenderContext, type RenderFormat } from '../logql/render.js';
 import { type LoadedRule, runTestSuite } from '../logql/rule-test.js';
 import {
   DEFAULT_CATALOGUE,
@@ -69,7 +69,12 @@ function rulesFor(options: SourceOptions, context: RenderContext): LoadedRule[] 
   const formats: RenderFormat[] = options.format ? [options.format] : ['loki', 'grafana'];
   if (options.rules) {
     if (!options.format) throw new CliError('--rules needs --format loki or --format grafana', EXIT_CONFIG);
-    return loadRules(readRenderedDir(options.rules), options.format, context.labels.jail).map((rule) => ({
+    // A ruler directory may hold the operator's own rule files next to lokiban's: only files that
+    // `rules render` wrote (its header) are lokiban's to check.
+    const files = new Map(
+      [...readRenderedDir(options.rules)].filter(([, text]) => text.startsWith(RENDER_HEADER)),
+    );
+    return loadRules(files, options.format, context.labels.jail).map((rule) => ({
       ...rule,
       source: join(options.rules!, rule.source),
     }));
@@ -232,7 +237,9 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
     .action((options: SourceOptions) => {
       const context = contextOrExit(options);
       const loaded = rulesFor(options, context);
-      const problems = lintRules(loaded, context);
+      const problems = lintRules(loaded, context, {
+        requireEveryJail: !(options.rules !== undefined && options.config === undefined),
+      });
       for (const p of problems) io.err(`${p.source}: ${p.rule}: ${p.problem}\n`);
       if (problems.length > 0) process.exitCode = 1;
       else io.out(`${loaded.length} rules ok\n`);

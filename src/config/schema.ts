@@ -178,6 +178,9 @@ export const enforcementSchema = z
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** The runbooks in the project's published documentation (docs/rules.md, one section per jail). */
+export const DOCS_RUNBOOK_URL = 'https://github.com/lokiban/lokiban/blob/main/docs/rules.md';
+
 /**
  * How `lokiban rules render` writes the Loki ruler and Grafana provisioning files. Secrets are never
  * rendered: the Grafana contact point names environment variables that Grafana expands at load time.
@@ -192,7 +195,10 @@ export const rulesSchema = z
       .regex(/^[A-Za-z0-9_.-]{1,150}$/, 'tenant ids are letters, digits, _ . -')
       .default('fake'),
     /** Prefix of each rule's runbook_url; the jail name is appended as the anchor. */
-    runbookBaseUrl: z.string().min(1).default('docs/rules.md'),
+    runbookBaseUrl: z
+      .url({ protocol: /^https?$/ })
+      .refine((value) => !value.includes('#'), 'the jail name is appended as #<jail>: leave out the #')
+      .default(DOCS_RUNBOOK_URL),
     grafana: z
       .strictObject({
         orgId: z.number().int().min(1).default(1),

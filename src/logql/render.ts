@@ -45,6 +45,8 @@ export interface ResolvedJail {
 
 export interface RenderContext {
   jails: ResolvedJail[];
+  /** Whether lokiban.yaml chose the jails and their values (else: the whole catalogue, its values). */
+  fromConfig?: boolean;
   labels: { ip: string; jail: string; host: string };
   rules: RulesSettings;
 }
@@ -78,6 +80,7 @@ export function resolveRenderContext(catalogue: JailDefinition[], config?: Confi
       })),
       labels: { ip: 'ip', jail: 'jail', host: 'host' },
       rules: rulesSchema.parse({}),
+      fromConfig: false,
     };
   }
   const byName = new Map(catalogue.map((definition) => [definition.name, definition]));
@@ -104,7 +107,7 @@ export function resolveRenderContext(catalogue: JailDefinition[], config?: Confi
         ignoreip: settings.ignoreip,
       };
     });
-  return { jails, labels: config.labels, rules: config.rules };
+  return { jails, labels: config.labels, rules: config.rules, fromConfig: true };
 }
 
 /** The configuration asks for something the catalogue cannot render. */
