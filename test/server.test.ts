@@ -94,6 +94,14 @@ describe('startServer', () => {
     try {
       expect(await activeBans(second.url)).toEqual(before);
       expect((await fetch(`${second.url}/readyz`)).status).toBe(200);
+      // The Explore link of each ban runs its jail's pipeline, rendered from the catalogue.
+      const jails = (await (
+        await fetch(`${second.url}/api/v1/jails`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+      ).json()) as { jails: Array<{ name: string; logql?: string; ipLabel: string }> };
+      expect(jails.jails.find((jail) => jail.name === 'sshd')).toMatchObject({
+        logql: expect.stringMatching(/^\{job="sshd"\} .*\| regexp `\^.*\| label_format jail=`sshd`$/),
+        ipLabel: 'ip',
+      });
     } finally {
       await second.close();
     }

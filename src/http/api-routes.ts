@@ -48,12 +48,23 @@ export function banJson(ban: Ban) {
   };
 }
 
+/** Audit detail fields the store keeps as epoch milliseconds; the API speaks ISO-8601 throughout. */
+const AUDIT_TIME_FIELDS = ['expiresAt', 'previousExpiresAt'] as const;
+
 function auditJson(event: AuditEvent) {
-  return { ...event, at: iso(event.at) };
+  const detail: Record<string, unknown> = { ...event.detail };
+  for (const field of AUDIT_TIME_FIELDS) {
+    const value = detail[field];
+    // null stays null: a permanent ban has no expiry.
+    if (typeof value === 'number' && Number.isFinite(value)) detail[field] = iso(value);
+  }
+  return { ...event, at: iso(event.at), detail };
 }
 
-function jailJson(jail: JailSettings) {
+function jailJson(jail: JailSettings, logql: string | undefined, ipLabel: string) {
   return {
+    ...(logql === undefined ? {} : { logql }),
+    ipLabel,
     name: jail.name,
     enabled: jail.enabled,
     bantime: jail.bantime,
@@ -316,7 +327,7 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
       if (counts.has(MANUAL_JAIL) && !names.includes(MANUAL_JAIL)) names.push(MANUAL_JAIL);
       return {
         jails: names.map((name) => ({
-          ...jailJson(jailsWithManual[name]!),
+          ...jailJson(jailsWithManual[name]!, context.jailPipelines?.[name], config.labels.ip),
           active: counts.get(name)?.active ?? 0,
           total: counts.get(name)?.bans ?? 0,
         })),
@@ -348,7 +359,7 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
         timed(metrics, 'listBans', () => store.listBans({ jail: name, active: true, limit: 100_000 }, now)),
       ]);
       return {
-        ...jailJson(jail),
+        ...jailJson(jail, context.jailPipelines?.[name], config.labels.ip),
         active: counts.get(name)?.active ?? bans.length,
         total: counts.get(name)?.bans ?? 0,
         bans: bans.map(banJson),

@@ -430,6 +430,32 @@ describe('API', () => {
     expect((await get('/api/v1/jails/nope')).statusCode).toBe(404);
   });
 
+  it("publishes each jail's log pipeline and address label for Explore links", async () => {
+    await t.app.close();
+    const config = testConfig();
+    store = new FakeStore();
+    t = await buildTestApp({
+      config,
+      store,
+      policy: simplePolicy(config),
+      now: () => NOW,
+      jailPipelines: { sshd: '{job="sshd"} | regexp `^x (?P<ip>\\S+)$` | ip != ""' },
+    });
+    await post('/api/v1/bans', { ip: '203.0.113.7' });
+    const jails = (await get('/api/v1/jails')).json().jails;
+    expect(jails[0]).toMatchObject({
+      name: 'sshd',
+      logql: '{job="sshd"} | regexp `^x (?P<ip>\\S+)$` | ip != ""',
+      ipLabel: 'ip',
+    });
+    const manual = jails.find((j: { name: string }) => j.name === 'manual');
+    expect(manual).toMatchObject({ ipLabel: 'ip' });
+    expect(manual).not.toHaveProperty('logql');
+    expect((await get('/api/v1/jails/sshd')).json()).toMatchObject({
+      logql: expect.stringContaining('regexp'),
+    });
+  });
+
   it('reports host enforcement state merged with the configured hosts', async () => {
     const hosts = (await get('/api/v1/hosts')).json();
     expect(hosts.transport).toBe('dry-run');

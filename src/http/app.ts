@@ -48,6 +48,8 @@ export interface AppOptions {
   now?: () => number;
   /** Registry for /metrics, when other parts of the process add series to it; default: a new one. */
   registry?: Registry;
+  /** Each jail's LogQL log pipeline (logql/render.ts `jailPipelines`), published by GET /jails. */
+  jailPipelines?: Readonly<Record<string, string>>;
 }
 
 export interface AppContext extends AppOptions {

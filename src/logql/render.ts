@@ -128,7 +128,12 @@ function doubleQuote(value: string): string {
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-export function buildExpr(jail: ResolvedJail, labels: RenderContext['labels']): string {
+/**
+ * The jail's log pipeline: selector, line filters, the `regexp` extraction, the empty-address and
+ * allowlist filters and the jail label, i.e. exactly the lines its rule counts. Grafana Explore runs
+ * it (with `| ip = ip("…")`) to show the log lines behind a ban.
+ */
+export function buildPipeline(jail: ResolvedJail, labels: RenderContext['labels']): string {
   const { definition } = jail;
   if (!isBareSelector(jail.selector)) {
     throw new RenderConfigError(
@@ -150,8 +155,36 @@ export function buildExpr(jail: ResolvedJail, labels: RenderContext['labels']): 
     }),
     `| label_format ${labels.jail}=${quoteLogql(definition.name)}`,
   ];
-  const range = `${jail.selector.trim()} ${stages.join(' ')} [${formatDuration(jail.findtime)}]`;
+  return `${jail.selector.trim()} ${stages.join(' ')}`;
+}
+
+export function buildExpr(jail: ResolvedJail, labels: RenderContext['labels']): string {
+  const range = `${buildPipeline(jail, labels)} [${formatDuration(jail.findtime)}]`;
   return `sum by (${labels.ip}, ${labels.jail}, ${labels.host}) (count_over_time(${range})) >= ${jail.maxretry}`;
+}
+
+/**
+ * The log pipeline of every configured jail with a definition, enabled or not (a disabled jail can
+ * still have active bans whose lines someone wants to see).
+ */
+export function jailPipelines(catalogue: JailDefinition[], config: Config): Record<string, string> {
+  const byName = new Map(catalogue.map((definition) => [definition.name, definition]));
+  const pipelines: Record<string, string> = {};
+  for (const settings of Object.values(config.jails)) {
+    const definition = byName.get(settings.name);
+    if (!definition) continue;
+    pipelines[settings.name] = buildPipeline(
+      {
+        definition,
+        selector: settings.selector ?? definition.selector,
+        maxretry: settings.maxretry,
+        findtime: settings.findtime,
+        ignoreip: settings.ignoreip,
+      },
+      config.labels,
+    );
+  }
+  return pipelines;
 }
 
 function runbookUrl(base: string, jail: string): string {
