@@ -18,6 +18,10 @@ import { lintRules } from '../logql/lint.js';
 import { parseRuleQuery } from '../logql/query.js';
 import { RENDER_HEADER, RenderConfigError, type RenderContext, type RenderFormat } from '../logql/render.js';
 import { type LoadedRule, runTestSuite } from '../logql/rule-test.js';
+import { planGrafanaSync } from '../logql/sync-grafana.js';
+import { type SyncAuth, SyncError } from '../logql/sync-http.js';
+import { groupsFromRuleFiles, planLokiSync } from '../logql/sync-loki.js';
+import { applyChanges, describeChanges, type SyncChange } from '../logql/sync-plan.js';
 import {
   DEFAULT_CATALOGUE,
   DEFAULT_TESTS,
@@ -29,18 +33,63 @@ import {
   staleRendering,
   writeRendered,
 } from '../logql/toolkit.js';
+import { loadEnvFileInto } from './config-commands.js';
 import { CliError, EXIT_CONFIG } from './io.js';
 import { renderTable } from './table.js';
 
 export interface RulesIo {
   out: (text: string) => void;
   err: (text: string) => void;
+  /** Where `rules sync` reads its credentials and the contact point's secret; default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 const defaultIo: RulesIo = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
 };
+
+const TENANT = /^[A-Za-z0-9!_.*'()-]{1,150}$/;
+const NAMESPACE = /^[A-Za-z0-9_.-]{1,150}$/;
+
+/** Credentials for the ruler or Grafana, from the environment only: flags show in `ps`. */
+function syncAuth(env: NodeJS.ProcessEnv): SyncAuth {
+  const token = env.LOKIBAN_SYNC_TOKEN;
+  const user = env.LOKIBAN_SYNC_USER;
+  if (token && user) {
+    throw new CliError(
+      'set LOKIBAN_SYNC_TOKEN or LOKIBAN_SYNC_USER/LOKIBAN_SYNC_PASSWORD, not both',
+      EXIT_CONFIG,
+    );
+  }
+  if (token) return { kind: 'bearer', token };
+  if (user) {
+    const password = env.LOKIBAN_SYNC_PASSWORD;
+    if (!password)
+      throw new CliError('LOKIBAN_SYNC_USER is set but LOKIBAN_SYNC_PASSWORD is not', EXIT_CONFIG);
+    return { kind: 'basic', username: user, password };
+  }
+  return { kind: 'none' };
+}
+
+function syncUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new CliError(`--url: not a URL (got ${JSON.stringify(value)})`, EXIT_CONFIG);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new CliError(`--url: use http:// or https:// (got ${JSON.stringify(value)})`, EXIT_CONFIG);
+  }
+  if (url.username || url.password) {
+    throw new CliError(
+      '--url: put credentials in LOKIBAN_SYNC_TOKEN or LOKIBAN_SYNC_USER/LOKIBAN_SYNC_PASSWORD, not in the URL',
+      EXIT_CONFIG,
+    );
+  }
+  return url.href;
+}
 
 interface CommonOptions {
   config?: string;
@@ -229,6 +278,102 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
       }
       io.out([...files].map(([name, text]) => `# ${name}\n${text}`).join('---\n'));
     });
+
+  withCommon(rules.command('sync'))
+    .description(
+      'push the rendered rules to the Loki ruler API or to Grafana alerting provisioning; idempotent, deletes only lokiban-* groups',
+    )
+    .addOption(
+      new Option('--target <target>', 'loki (ruler API) or grafana (alerting provisioning API)')
+        .choices(['loki', 'grafana'])
+        .makeOptionMandatory(),
+    )
+    .requiredOption('--url <url>', 'Loki (e.g. http://loki:3100) or Grafana (e.g. http://grafana:3000)')
+    .option('--tenant <id>', 'Loki: X-Scope-OrgID of a multi-tenant Loki')
+    .option('--namespace <name>', "Loki: the ruler namespace for lokiban's groups", 'lokiban')
+    .option(
+      '--env-file <file>',
+      'load environment variables (credentials, the webhook token) from this file first',
+    )
+    .option('--update-secrets', 'Grafana: send the contact point again even when its visible settings match')
+    .option('--dry-run', 'show what would change, as a diff, and change nothing')
+    .action(
+      async (
+        options: CommonOptions & {
+          target: 'loki' | 'grafana';
+          url: string;
+          tenant?: string;
+          namespace: string;
+          envFile?: string;
+          updateSecrets?: boolean;
+          dryRun?: boolean;
+        },
+      ) => {
+        const env = options.envFile
+          ? loadEnvFileInto(options.envFile, io.env ?? process.env)
+          : (io.env ?? process.env);
+        if (options.tenant !== undefined && !TENANT.test(options.tenant)) {
+          throw new CliError(
+            `--tenant: tenant ids are letters, digits and ! _ . * ' ( ) - (got ${JSON.stringify(options.tenant)})`,
+            EXIT_CONFIG,
+          );
+        }
+        if (!NAMESPACE.test(options.namespace)) {
+          throw new CliError(
+            `--namespace: letters, digits, _ . - (got ${JSON.stringify(options.namespace)})`,
+            EXIT_CONFIG,
+          );
+        }
+        const context = contextOrExit(options);
+        const url = syncUrl(options.url);
+        const auth = syncAuth(env);
+        let changes: SyncChange[];
+        let title: string;
+        try {
+          if (options.target === 'loki') {
+            const endpoint = {
+              url,
+              auth,
+              headers: (options.tenant ? { 'X-Scope-OrgID': options.tenant } : {}) as Record<string, string>,
+            };
+            title = `Loki ruler ${url}${options.tenant ? ` tenant ${options.tenant}` : ''}, namespace ${options.namespace}`;
+            changes = await planLokiSync(endpoint, groupsFromRuleFiles(render(context, 'loki')), {
+              namespace: options.namespace,
+            });
+          } else {
+            const { grafana } = context.rules;
+            const endpoint = { url, auth, headers: { 'X-Grafana-Org-Id': String(grafana.orgId) } };
+            title = `Grafana ${url} org ${grafana.orgId}, folder ${grafana.folder}`;
+            changes = await planGrafanaSync(endpoint, render(context, 'grafana'), {
+              grafana,
+              env,
+              ...(options.updateSecrets ? { updateSecrets: true } : {}),
+            });
+          }
+          const pending = changes.filter((change) => change.apply).length;
+          io.out(
+            `${title}${options.dryRun ? ' (dry run)' : ''}\n${describeChanges(changes, { diff: options.dryRun === true }).join('\n')}\n`,
+          );
+          if (options.dryRun) {
+            io.out(
+              pending === 0
+                ? 'in sync: nothing to change\n'
+                : `${pending} change${pending === 1 ? '' : 's'} to make; nothing was changed (dry run)\n`,
+            );
+            return;
+          }
+          const applied = await applyChanges(changes);
+          io.out(
+            applied === 0
+              ? 'in sync: nothing to change\n'
+              : `${applied} change${applied === 1 ? '' : 's'} made\n`,
+          );
+        } catch (error) {
+          if (error instanceof SyncError) throw new CliError(error.message);
+          throw error;
+        }
+      },
+    );
 
   withCommon(rules.command('lint'))
     .description("check rules with Grafana's LogQL grammar, RE2 and the configuration")
