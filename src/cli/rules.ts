@@ -19,7 +19,7 @@ import { parseRuleQuery } from '../logql/query.js';
 import { RENDER_HEADER, RenderConfigError, type RenderContext, type RenderFormat } from '../logql/render.js';
 import { type LoadedRule, runTestSuite } from '../logql/rule-test.js';
 import { planGrafanaSync } from '../logql/sync-grafana.js';
-import { type SyncAuth, SyncError } from '../logql/sync-http.js';
+import { type SyncAuth, SyncError, SyncSetupError } from '../logql/sync-http.js';
 import { groupsFromRuleFiles, planLokiSync } from '../logql/sync-loki.js';
 import { applyChanges, describeChanges, type SyncChange } from '../logql/sync-plan.js';
 import {
@@ -348,6 +348,7 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
               grafana,
               env,
               ...(options.updateSecrets ? { updateSecrets: true } : {}),
+              ...(options.dryRun ? { dryRun: true } : {}),
             });
           }
           const pending = changes.filter((change) => change.apply).length;
@@ -369,6 +370,7 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
               : `${applied} change${applied === 1 ? '' : 's'} made\n`,
           );
         } catch (error) {
+          if (error instanceof SyncSetupError) throw new CliError(error.message, EXIT_CONFIG);
           if (error instanceof SyncError) throw new CliError(error.message);
           throw error;
         }

@@ -1,7 +1,7 @@
 import { parse, stringify } from 'yaml';
 import { parseDuration } from '../domain/duration.js';
 import type { RulesSettings } from './render.js';
-import { call, type SyncEndpoint, SyncError } from './sync-http.js';
+import { call, type SyncEndpoint, SyncSetupError } from './sync-http.js';
 import { OWNED_GROUP } from './sync-loki.js';
 import type { SyncChange } from './sync-plan.js';
 
@@ -114,7 +114,7 @@ function resolveSecrets(settings: Json, env: NodeJS.ProcessEnv): Json {
     if (!name) return value;
     const secret = env[name];
     if (secret === undefined || secret === '') {
-      throw new SyncError(
+      throw new SyncSetupError(
         `${name} is not set: Grafana's API stores the contact point's secret itself, so lokiban needs it in its own environment`,
       );
     }
@@ -137,6 +137,8 @@ export interface GrafanaSyncOptions {
   env: NodeJS.ProcessEnv;
   /** Re-send the contact point even when its visible settings match (a rotated token). */
   updateSecrets?: boolean;
+  /** A dry run plans without the contact point's secret; a real run needs it before any write. */
+  dryRun?: boolean;
 }
 
 function toApiRule(rule: Json, group: string, uid: string, orgId: number): Json {
@@ -249,7 +251,10 @@ async function planContactPoint(endpoint: SyncEndpoint, rendered: Rendered, opti
     settings: withoutSecrets(receiver.settings),
   };
   const resource = `contact point ${name}`;
-  const body = () => JSON.stringify({ ...shown, settings: resolveSecrets(receiver.settings, options.env) });
+  const body = () =>
+    options.dryRun
+      ? ''
+      : JSON.stringify({ ...shown, settings: resolveSecrets(receiver.settings, options.env) });
   if (!current) {
     // Resolved before anything is planned: a missing secret fails the run, not half of it.
     const text = body();
@@ -269,7 +274,8 @@ async function planContactPoint(endpoint: SyncEndpoint, rendered: Rendered, opti
   const currentVisible = { ...current, settings: visibleSettings((current.settings as Json) ?? {}) };
   if (covers(currentVisible, visible) && !options.updateSecrets)
     return { kind: 'unchanged' as const, resource };
-  const text = JSON.stringify({ ...JSON.parse(body()), uid: current.uid });
+  const resolved = body();
+  const text = resolved && JSON.stringify({ ...JSON.parse(resolved), uid: current.uid });
   return {
     kind: 'update' as const,
     resource,

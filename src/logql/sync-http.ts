@@ -30,6 +30,14 @@ export class SyncError extends Error {
   }
 }
 
+/** Something lokiban's side lacks (a secret in its environment): no request was made for it. */
+export class SyncSetupError extends SyncError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SyncSetupError';
+  }
+}
+
 const MAX_ERROR_BODY = 300;
 
 function authHeader(auth: SyncAuth): Record<string, string> {
