@@ -7,9 +7,9 @@ import { performance } from 'node:perf_hooks';
 import { Registry } from 'prom-client';
 import { formatAuditLine } from '../src/audit/logfmt.js';
 import { createLokiShipper } from '../src/audit/loki-shipper.js';
-import { buildDecisionPolicy } from '../src/domain/policy.js';
-import { SqliteStore } from '../src/store/sqlite.js';
-import { testConfig } from '../test/helpers/config.js';
+import { buildDecisionPolicy } from '../src/config/policy.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
+import { testConfig } from '../test/support/config.js';
 import { startFakeLoki } from '../test/support/fake-loki.js';
 
 const N = Number(process.env.EVENTS ?? 10_000);

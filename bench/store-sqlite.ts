@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../src/config/load.js';
-import { buildDecisionPolicy } from '../src/domain/policy.js';
+import { buildDecisionPolicy } from '../src/config/policy.js';
 import type { BatchItem } from '../src/store/port.js';
-import { SqliteStore } from '../src/store/sqlite.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
 
 const config = parseConfig(
   `

@@ -3,7 +3,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { auditShipperFromConfig, type LokiShipper } from './audit/loki-shipper.js';
 import type { Config } from './config/load.js';
-import { buildDecisionPolicy } from './domain/policy.js';
+import { buildDecisionPolicy } from './config/policy.js';
 import type { EnforcementStatus } from './enforce/port.js';
 import { buildApp } from './http/app.js';
 import { loadCatalogue } from './logql/catalogue.js';
@@ -82,7 +82,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   });
   // The jails' log pipelines for Explore links; without a readable catalogue the API leaves them out
   // (bans still work, the panel falls back to a line filter).
-  let pipelines: Record<string, string> | undefined;
+  let pipelines: Record<string, string[]> | undefined;
   let pipelineProblem: string | undefined;
   try {
     pipelines = jailPipelines(loadCatalogue(DEFAULT_CATALOGUE), config);

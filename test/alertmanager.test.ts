@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, startServer } from '../src/server.js';
-import { ADMIN_TOKEN, testConfig, WEBHOOK_TOKEN } from './helpers/config.js';
 import { ALERTMANAGER, type RunningAlertmanager, startAlertmanager } from './support/alertmanager.js';
+import { ADMIN_TOKEN, testConfig, WEBHOOK_TOKEN } from './support/config.js';
 
 /**
  * Debian's prometheus-alertmanager (0.25) delivering to a listening responder: the webhook payloads,

@@ -9,7 +9,7 @@ import { parseRuleQuery } from '../src/logql/query.js';
 import { render, resolveRenderContext } from '../src/logql/render.js';
 import { DEFAULT_CATALOGUE, loadRules } from '../src/logql/toolkit.js';
 import { startServer } from '../src/server.js';
-import { ADMIN_TOKEN, testConfig, WEBHOOK_TOKEN } from './helpers/config.js';
+import { ADMIN_TOKEN, testConfig, WEBHOOK_TOKEN } from './support/config.js';
 import { startFakeLoki } from './support/fake-loki.js';
 
 const LOKI_TOKEN = 'loki-bearer-0123456789abcdef';

@@ -1,10 +1,11 @@
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLokiShipper, type LokiShipper, type LokiShipperOptions } from '../src/audit/loki-shipper.js';
-import { buildDecisionPolicy } from '../src/domain/policy.js';
-import type { AuditEvent, DecisionPolicy, Store } from '../src/store/port.js';
-import { SqliteStore } from '../src/store/sqlite.js';
-import { testConfig } from './helpers/config.js';
+import { buildDecisionPolicy } from '../src/config/policy.js';
+import type { DecisionPolicy } from '../src/domain/policy.js';
+import type { AuditEvent, Store } from '../src/store/port.js';
+import { SqliteStore } from '../src/store/sqlite/store.js';
+import { testConfig } from './support/config.js';
 import { type FakeLoki, startFakeLoki } from './support/fake-loki.js';
 
 const BEARER = 'loki-bearer-0123456789abcdef';

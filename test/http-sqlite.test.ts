@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { Config } from '../src/config/load.js';
-import { buildDecisionPolicy } from '../src/domain/policy.js';
+import { buildDecisionPolicy } from '../src/config/policy.js';
 import {
   auditSchema,
   banSchema,
@@ -17,8 +17,8 @@ import {
 } from '../src/http/api-schemas.js';
 import { createStore } from '../src/store/index.js';
 import type { Store } from '../src/store/port.js';
-import { buildTestApp, type TestApp } from './helpers/app.js';
-import { ADMIN_TOKEN, READ_TOKEN, testConfig, WEBHOOK_TOKEN } from './helpers/config.js';
+import { buildTestApp, type TestApp } from './support/app.js';
+import { ADMIN_TOKEN, READ_TOKEN, testConfig, WEBHOOK_TOKEN } from './support/config.js';
 
 /**
  * The HTTP layer on the real SQLite store: what Alertmanager and an operator see end to end,

@@ -4,7 +4,7 @@
  * Forked by bench/store/run.ts; talks over the IPC channel.
  */
 import { parseConfig } from '../../src/config/load.js';
-import { buildDecisionPolicy } from '../../src/domain/policy.js';
+import { buildDecisionPolicy } from '../../src/config/policy.js';
 import type { Offence } from '../../src/domain/types.js';
 import type { Store } from '../../src/store/port.js';
 
@@ -38,10 +38,10 @@ async function openStore(): Promise<Store> {
   const target = process.env.BENCH_TARGET;
   if (!target) throw new Error('BENCH_TARGET is not set');
   if (kind === 'postgres') {
-    const { PostgresStore } = await import('../../src/store/postgres.js');
+    const { PostgresStore } = await import('../../src/store/postgres/store.js');
     return new PostgresStore(target);
   }
-  const { SqliteStore } = await import('../../src/store/sqlite.js');
+  const { SqliteStore } = await import('../../src/store/sqlite/store.js');
   return new SqliteStore(target);
 }
 

@@ -1,31 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import type { JailSettings } from '../domain/jail.js';
 import { configSchema, type ParsedConfig } from './schema.js';
-
-export interface IncrementSettings {
-  enabled: boolean;
-  factor: number;
-  multipliers: number[];
-  maxtime: number;
-  rndtime: number;
-  overalljails: boolean;
-  memory: number;
-}
-
-/** A jail with every default applied: what the decision engine and the rule renderer read. */
-export interface JailSettings {
-  name: string;
-  enabled: boolean;
-  bantime: number;
-  findtime: number;
-  maxretry: number;
-  ignoreip: string[];
-  scope: 'all' | 'origin' | string[];
-  ipv6prefix: number;
-  increment: IncrementSettings;
-  selector?: string;
-}
 
 export interface Config extends Omit<ParsedConfig, 'jails'> {
   jails: Record<string, JailSettings>;

@@ -1,6 +1,6 @@
-import type { JailSettings } from '../config/load.js';
 import { PERMANENT } from './duration.js';
 import { banDuration, expiryFor } from './escalation.js';
+import type { JailSettings } from './jail.js';
 
 /** The ban of this network in this jail that is still in force (not lifted, not expired). */
 export interface ActiveBan {

@@ -1,5 +1,5 @@
-import type { IncrementSettings } from '../config/load.js';
 import { PERMANENT } from './duration.js';
+import type { IncrementSettings } from './jail.js';
 
 /** fail2ban's default formula caps the exponent at 20 (`1<<(ban.Count if ban.Count<20 else 20)`). */
 const MAX_EXPONENT = 20;

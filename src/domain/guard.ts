@@ -1,4 +1,3 @@
-import type { JailSettings } from '../config/load.js';
 import {
   banNetworkFor,
   formatNetwork,
@@ -7,6 +6,7 @@ import {
   neverBanReason,
   parseNetwork,
 } from './ip.js';
+import type { JailSettings } from './jail.js';
 import type { OutcomeKind } from './types.js';
 
 export type GuardOutcome = Extract<
@@ -105,4 +105,18 @@ export function checkGuard(
     };
   }
   return { allowed: true, jail, network };
+}
+
+/**
+ * Thrown by a manual ban the guard refuses (unknown or disabled jail, allowlisted or never-ban
+ * address): nothing was recorded. The HTTP layer answers 4xx with `reason`.
+ */
+export class BanRefusedError extends Error {
+  constructor(
+    readonly outcome: OutcomeKind,
+    readonly reason: string,
+  ) {
+    super(reason);
+    this.name = 'BanRefusedError';
+  }
 }

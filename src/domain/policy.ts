@@ -1,94 +1,25 @@
-import { networkInterfaces } from 'node:os';
-import type { Config, JailSettings } from '../config/load.js';
-import type { HostConfig } from '../config/schema.js';
-import type { DecisionPolicy } from '../store/port.js';
-import { type Network, NetworkSet, parseAddress, parseNetwork } from './ip.js';
+import type { NetworkSet } from './ip.js';
+import type { JailSettings } from './jail.js';
 
+/**
+ * Everything a decision needs besides the offence and the address's history. config/policy.ts builds
+ * it from a validated Config; the store applies it inside its own transaction, so SQLite and Postgres
+ * share one set of semantics.
+ */
+export interface DecisionPolicy {
+  jails: Readonly<Record<string, JailSettings>>;
+  /** Host names a ban in `jail` must reach, given the host the offence was seen on. */
+  targetsFor(jail: JailSettings, originHost: string | undefined): string[];
+  /** Never banned, whatever the jail says: the responder's own addresses and every target host's address. */
+  protectedNetworks: NetworkSet;
+  now(): number;
+  /** [0,1) — injectable so rndtime is testable. */
+  random(): number;
+}
+
+/** Scope `origin` could not name a host, so the ban falls back to every host. */
 export interface ScopeFallback {
   jail: string;
   originHost: string | undefined;
   reason: string;
-}
-
-export interface PolicyOptions {
-  now?: () => number;
-  random?: () => number;
-  /** Addresses of this machine; defaults to every local interface address. */
-  localAddresses?: readonly string[];
-  /**
-   * Called when scope `origin` cannot name a host (no host label, or no host matches it) and the ban
-   * falls back to every host: an operator should fix the labels or the hosts' `match`.
-   */
-  onScopeFallback?: (event: ScopeFallback) => void;
-}
-
-/** Every address of this machine's interfaces (os.networkInterfaces), as canonical text. */
-export function localInterfaceAddresses(): string[] {
-  return Object.values(networkInterfaces())
-    .flatMap((entries) => entries ?? [])
-    .map((entry) => entry.address);
-}
-
-function hostMatches(host: HostConfig, originHost: string): boolean {
-  return host.name === originHost || Object.values(host.match).includes(originHost);
-}
-
-/**
- * The networks no ban may cover: `server.ownAddresses`, this machine's interface addresses, and each
- * target host's `address` when it is an IP literal (a ban on it would cut lokiban's own SSH session).
- * Hosts named by DNS name are not resolved here; list their addresses in `server.ownAddresses`
- * or a jail's ignoreip if they can appear in logs.
- */
-export function protectedNetworksFor(config: Config, localAddresses: readonly string[]): NetworkSet {
-  const networks: Network[] = [];
-  for (const entry of config.server.ownAddresses) {
-    const net = parseNetwork(entry);
-    if (net) networks.push(net);
-  }
-  for (const address of localAddresses) {
-    const net = parseAddress(address);
-    if (net) networks.push(net);
-  }
-  for (const host of config.hosts) {
-    const net = parseAddress(host.address.replace(/^\[(.*)\]$/, '$1'));
-    if (net) networks.push(net);
-  }
-  return new NetworkSet(networks);
-}
-
-/** Builds the store's DecisionPolicy from a validated Config. */
-export function buildDecisionPolicy(config: Config, options: PolicyOptions = {}): DecisionPolicy {
-  const allHosts = config.hosts.map((host) => host.name);
-  const protectedNetworks = protectedNetworksFor(config, options.localAddresses ?? localInterfaceAddresses());
-
-  const targetsFor = (jail: JailSettings, originHost: string | undefined): string[] => {
-    const { scope } = jail;
-    if (scope === 'all') return [...allHosts];
-    if (scope === 'origin') {
-      const matched =
-        originHost === undefined
-          ? []
-          : config.hosts.filter((host) => hostMatches(host, originHost)).map((host) => host.name);
-      if (matched.length > 0) return matched;
-      options.onScopeFallback?.({
-        jail: jail.name,
-        originHost,
-        reason:
-          originHost === undefined
-            ? 'the alert has no host label'
-            : `no host is named "${originHost}" or matches it`,
-      });
-      return [...allHosts];
-    }
-    const wanted = new Set(scope);
-    return allHosts.filter((name) => wanted.has(name));
-  };
-
-  return {
-    jails: config.jails,
-    targetsFor,
-    protectedNetworks,
-    now: options.now ?? Date.now,
-    random: options.random ?? Math.random,
-  };
 }

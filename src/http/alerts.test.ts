@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { testConfig } from '../../test/helpers/config.js';
+import { testConfig } from '../../test/support/config.js';
 import type { BatchItem } from '../store/port.js';
 import { fingerprintOf, LABEL_VALUE_MAX, SAMPLE_MAX, SUMMARY_MAX, toBatchItems } from './alerts.js';
 import { senderOf, webhookPayloadSchema } from './webhook-schema.js';

@@ -1,12 +1,13 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { JailSettings } from '../config/load.js';
 import { JAIL_NAME } from '../config/schema.js';
 import { parseDuration } from '../domain/duration.js';
 import { formatNetwork, parseNetwork } from '../domain/ip.js';
+import type { JailSettings } from '../domain/jail.js';
+import type { DecisionPolicy } from '../domain/policy.js';
 import { type Ban, MANUAL_JAIL } from '../domain/types.js';
-import type { AuditEvent, DecisionPolicy } from '../store/port.js';
+import type { AuditEvent } from '../store/port.js';
 import {
   adminErrors,
   auditSchema,
@@ -61,9 +62,11 @@ function auditJson(event: AuditEvent) {
   return { ...event, at: iso(event.at), detail };
 }
 
-function jailJson(jail: JailSettings, logql: string | undefined, ipLabel: string) {
+function jailJson(jail: JailSettings, pipelines: readonly string[] | undefined, ipLabel: string) {
   return {
-    ...(logql === undefined ? {} : { logql }),
+    // One query when the jail is one rule; a jail split into several rules has one pipeline per rule.
+    ...(pipelines?.length === 1 ? { logql: pipelines[0] } : {}),
+    ...(pipelines && pipelines.length > 0 ? { logqlParts: [...pipelines] } : {}),
     ipLabel,
     name: jail.name,
     enabled: jail.enabled,

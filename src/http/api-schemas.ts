@@ -75,7 +75,11 @@ export const jailSchema = z.object({
   logql: z
     .string()
     .optional()
-    .describe("the jail's LogQL log pipeline (what its rule counts), for Explore; absent for manual"),
+    .describe("the jail's LogQL log pipeline (what its rule counts) when it is one rule, for Explore"),
+  logqlParts: z
+    .array(z.string())
+    .optional()
+    .describe('one log pipeline per rule of the jail (together: every line it counts); absent for manual'),
   ipLabel: z.string().describe('the label that pipeline extracts the address into'),
   enabled: z.boolean(),
   bantime: z.number().int().describe('seconds; -1 permanent'),

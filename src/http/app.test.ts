@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildTestApp, type TestApp } from '../../test/helpers/app.js';
+import { buildTestApp, type TestApp } from '../../test/support/app.js';
 import {
   ADMIN_TOKEN,
   BASIC_PASSWORD,
@@ -8,12 +8,12 @@ import {
   READ_TOKEN,
   testConfig,
   WEBHOOK_TOKEN,
-} from '../../test/helpers/config.js';
-import { FakeStore } from '../../test/helpers/fake-store.js';
+} from '../../test/support/config.js';
+import { FakeStore } from '../../test/support/fake-store.js';
 import type { Config } from '../config/load.js';
-import { buildDecisionPolicy } from '../domain/policy.js';
+import { buildDecisionPolicy } from '../config/policy.js';
+import type { DecisionPolicy } from '../domain/policy.js';
 import type { EnforcementStatus } from '../enforce/port.js';
-import type { DecisionPolicy } from '../store/port.js';
 import { grafanaSignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './auth.js';
 
 const NOW = Date.parse('2026-11-27T08:01:00Z');
@@ -439,15 +439,25 @@ describe('API', () => {
       store,
       policy: simplePolicy(config),
       now: () => NOW,
-      jailPipelines: { sshd: '{job="sshd"} | regexp `^x (?P<ip>\\S+)$` | ip != ""' },
+      jailPipelines: {
+        sshd: ['{job="sshd"} | regexp `^x (?P<ip>\\S+)$` | ip != ""'],
+        'nginx-http-auth': ['{job="a"} | regexp `^a (?P<ip>\\S+)$`', '{job="a"} | regexp `^b (?P<ip>\\S+)$`'],
+      },
     });
     await post('/api/v1/bans', { ip: '203.0.113.7' });
     const jails = (await get('/api/v1/jails')).json().jails;
     expect(jails[0]).toMatchObject({
       name: 'sshd',
       logql: '{job="sshd"} | regexp `^x (?P<ip>\\S+)$` | ip != ""',
+      logqlParts: ['{job="sshd"} | regexp `^x (?P<ip>\\S+)$` | ip != ""'],
       ipLabel: 'ip',
     });
+    // A jail of several rules has no single query: one per rule, together every line it counts.
+    expect(jails[1]).toMatchObject({
+      name: 'nginx-http-auth',
+      logqlParts: [expect.any(String), expect.any(String)],
+    });
+    expect(jails[1]).not.toHaveProperty('logql');
     const manual = jails.find((j: { name: string }) => j.name === 'manual');
     expect(manual).toMatchObject({ ipLabel: 'ip' });
     expect(manual).not.toHaveProperty('logql');

@@ -12,9 +12,11 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/load.js';
+import { BanRefusedError } from '../domain/guard.js';
+import type { DecisionPolicy } from '../domain/policy.js';
 import type { EnforcementStatus } from '../enforce/port.js';
 import { StoreUnavailableError } from '../store/errors.js';
-import { BanRefusedError, type DecisionPolicy, type Store } from '../store/port.js';
+import type { Store } from '../store/port.js';
 import { apiRoutes } from './api-routes.js';
 import { errorBody, HttpError } from './errors.js';
 import { loggerOptions } from './logger.js';
@@ -48,8 +50,8 @@ export interface AppOptions {
   now?: () => number;
   /** Registry for /metrics, when other parts of the process add series to it; default: a new one. */
   registry?: Registry;
-  /** Each jail's LogQL log pipeline (logql/render.ts `jailPipelines`), published by GET /jails. */
-  jailPipelines?: Readonly<Record<string, string>>;
+  /** Each jail's LogQL log pipelines, one per rule (logql/render.ts `jailPipelines`), for GET /jails. */
+  jailPipelines?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface AppContext extends AppOptions {

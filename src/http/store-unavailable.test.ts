@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildTestApp, type TestApp } from '../../test/helpers/app.js';
-import { ADMIN_TOKEN, testConfig, WEBHOOK_TOKEN } from '../../test/helpers/config.js';
-import { FakeStore } from '../../test/helpers/fake-store.js';
-import { buildDecisionPolicy } from '../domain/policy.js';
+import { buildTestApp, type TestApp } from '../../test/support/app.js';
+import { ADMIN_TOKEN, testConfig, WEBHOOK_TOKEN } from '../../test/support/config.js';
+import { FakeStore } from '../../test/support/fake-store.js';
+import { buildDecisionPolicy } from '../config/policy.js';
 import { StoreUnavailableError } from '../store/errors.js';
 
 const body = readFileSync(new URL('./fixtures/alertmanager-0.25.json', import.meta.url), 'utf8');

@@ -71,7 +71,7 @@ describe('rules lint', () => {
       'jail "nosuch" has no definition in the catalogue',
     );
     // Deployed files without the configuration: the jails present are the ones that were enabled.
-    expect(lintRules([], context, { requireEveryJail: false })).toEqual([]);
+    expect(lintRules([], context, undefined, { requireEveryJail: false })).toEqual([]);
   });
 
   it('says which values it checked against when there is no configuration', () => {
@@ -82,7 +82,7 @@ describe('rules lint', () => {
       expr: sshd.expr.replace(') >= 5', ') >= 3'),
       labels: {},
     };
-    expect(lintRules([rule], context, { requireEveryJail: false }).map((p) => p.problem)).toEqual([
+    expect(lintRules([rule], context, undefined, { requireEveryJail: false }).map((p) => p.problem)).toEqual([
       "threshold >= 3 does not match maxretry 5 (the catalogue's; lint with --config FILE for your values)",
     ]);
   });

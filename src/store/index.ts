@@ -1,16 +1,15 @@
 import type { Config } from '../config/load.js';
 import type { Store } from './port.js';
-import { SqliteStore } from './sqlite.js';
+import { SqliteStore } from './sqlite/store.js';
 
 export type { Store } from './port.js';
-export { BanRefusedError } from './port.js';
 
 interface StoreConstructor {
   new (url: string): Store;
 }
 
 // Resolved at run time so the SQLite-only build does not load the Postgres driver.
-const POSTGRES_MODULE = './postgres.js';
+const POSTGRES_MODULE = './postgres/store.js';
 
 async function loadPostgres(url: string): Promise<Store> {
   let module: { PostgresStore?: StoreConstructor };
@@ -20,7 +19,7 @@ async function loadPostgres(url: string): Promise<Store> {
     throw new Error(`postgres store not available: ${(error as Error).message}`);
   }
   if (!module.PostgresStore)
-    throw new Error('postgres store not available: ./postgres.js exports no PostgresStore');
+    throw new Error('postgres store not available: ./postgres/store.js exports no PostgresStore');
   return new module.PostgresStore(url);
 }
 

@@ -1,22 +1,5 @@
-import type { JailSettings } from '../config/load.js';
-import type { NetworkSet } from '../domain/ip.js';
-import type { AlertOutcome, Ban, Offence, OutcomeKind, Source } from '../domain/types.js';
-
-/**
- * What the store needs to decide inside its own transaction. The decision itself is the pure
- * function in domain/decide.ts; each store calls it with the history it read in the same transaction,
- * so SQLite and Postgres share one set of semantics.
- */
-export interface DecisionPolicy {
-  jails: Readonly<Record<string, JailSettings>>;
-  /** Host names a ban in `jail` must reach, given the host the offence was seen on. */
-  targetsFor(jail: JailSettings, originHost: string | undefined): string[];
-  /** Never banned, whatever the jail says: the responder's own addresses and every target host's address. */
-  protectedNetworks: NetworkSet;
-  now(): number;
-  /** [0,1) — injectable so rndtime is testable. */
-  random(): number;
-}
+import type { DecisionPolicy } from '../domain/policy.js';
+import type { AlertOutcome, Ban, Offence, Source } from '../domain/types.js';
 
 /** One alert of a webhook batch after validation: either an offence to decide, or an outcome already known. */
 export type BatchItem =
@@ -150,18 +133,4 @@ export interface Store {
    */
   acquireLease(name: string, owner: string, ttlMs: number, now: number): Promise<boolean>;
   releaseLease(name: string, owner: string): Promise<void>;
-}
-
-/**
- * Thrown by `manualBan` when the guard refuses the request (unknown or disabled jail, allowlisted or
- * never-ban address): nothing was recorded. The HTTP layer answers 4xx with `reason`.
- */
-export class BanRefusedError extends Error {
-  constructor(
-    readonly outcome: OutcomeKind,
-    readonly reason: string,
-  ) {
-    super(reason);
-    this.name = 'BanRefusedError';
-  }
 }

@@ -8,6 +8,7 @@ import {
   CORPUS_TABLE_HEADERS,
   type CorpusLine,
   canonicalAddress,
+  corpusJail,
   corpusTableRow,
   findCorpus,
   type JailCorpusResult,
@@ -112,13 +113,7 @@ describe("fail2ban's sample corpus", () => {
     'jail %s',
     (_name, definition) => {
       it('catches what fail2ban catches, with the same address, and nothing fail2ban does not', () => {
-        const parity = definition.fail2ban!;
-        const result = runJailCorpus(
-          { definition, filter: parity.filter, mode: parity.mode, exceptions: parity.exceptions },
-          context,
-          location!,
-          cache,
-        );
+        const result = runJailCorpus(corpusJail(definition)!, context, location!, cache);
         results.push(result);
         expect(parityProblems(result)).toEqual([]);
       });

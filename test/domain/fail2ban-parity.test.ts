@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import type { IncrementSettings } from '../../src/config/load.js';
 import { banDuration } from '../../src/domain/escalation.js';
 import { incrementSettings } from '../support/jail.js';
 
@@ -23,6 +22,8 @@ for key, value in case['extra'].items():
 formula = jail.getBanTimeExtra()['evformula']
 print(json.dumps([formula(ObserverThread.BanTimeIncr(case['bantime'], count)) for count in case['counts']]))
 `;
+
+import type { IncrementSettings } from '../../src/domain/jail.js';
 
 function fail2ban(bantime: number, extra: Record<string, string>, counts: number[]): number[] {
   const output = execFileSync(PYTHON, ['-c', SCRIPT, JSON.stringify({ bantime, extra, counts })], {

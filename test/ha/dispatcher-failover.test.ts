@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresStore } from '../../src/store/postgres.js';
+import { PostgresStore } from '../../src/store/postgres/store.js';
 import { createTestSchema, postgresTestUrl, type TestSchema } from '../support/postgres.js';
 import { attackerIp, haPolicy, offence } from './fixtures.js';
 

@@ -10,7 +10,7 @@ import type { HostConfig } from '../../src/config/schema.js';
 import { Dispatcher } from '../../src/enforce/dispatcher.js';
 import { ListUnsupportedError } from '../../src/enforce/enforcer.js';
 import type { EnforcementBatch, Enforcer } from '../../src/enforce/port.js';
-import { PostgresStore } from '../../src/store/postgres.js';
+import { PostgresStore } from '../../src/store/postgres/store.js';
 
 const url = process.env.LKB_HA_URL!;
 const log = process.env.LKB_HA_LOG!;

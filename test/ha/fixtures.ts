@@ -1,7 +1,7 @@
 import { parseConfig } from '../../src/config/load.js';
-import { buildDecisionPolicy } from '../../src/domain/policy.js';
+import { buildDecisionPolicy } from '../../src/config/policy.js';
+import type { DecisionPolicy } from '../../src/domain/policy.js';
 import type { Offence } from '../../src/domain/types.js';
-import type { DecisionPolicy } from '../../src/store/port.js';
 
 export const HOSTS = ['web1', 'web2'] as const;
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresStore } from '../../src/store/postgres.js';
+import { PostgresStore } from '../../src/store/postgres/store.js';
 import { createTestSchema, postgresTestUrl, type TestSchema } from '../support/postgres.js';
 import { attackerIp, haPolicy, offence } from './fixtures.js';
 import { firing, Responder, writeReplicaConfig } from './responders.js';

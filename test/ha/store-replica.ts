@@ -6,7 +6,7 @@
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AlertOutcome, Offence } from '../../src/domain/types.js';
-import { PostgresStore } from '../../src/store/postgres.js';
+import { PostgresStore } from '../../src/store/postgres/store.js';
 import { haPolicy } from './fixtures.js';
 
 export type ReplicaRequest =

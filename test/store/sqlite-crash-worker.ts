@@ -4,8 +4,8 @@
  * by sqlite-crash.test.ts. argv: <database file>
  */
 import { parseConfig } from '../../src/config/load.js';
-import { buildDecisionPolicy } from '../../src/domain/policy.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
+import { buildDecisionPolicy } from '../../src/config/policy.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 
 const [file] = process.argv.slice(2);
 if (!file) throw new Error('usage: sqlite-crash-worker FILE');

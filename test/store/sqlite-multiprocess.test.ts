@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AlertOutcome } from '../../src/domain/types.js';
 import type { BatchItem } from '../../src/store/port.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'lkb-store-race-'));

@@ -4,9 +4,9 @@
  * argv: <database file> <batch JSON> <start at, epoch ms>
  */
 import { parseConfig } from '../../src/config/load.js';
-import { buildDecisionPolicy } from '../../src/domain/policy.js';
+import { buildDecisionPolicy } from '../../src/config/policy.js';
 import type { BatchItem } from '../../src/store/port.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 
 const [file, batchJson, startAt] = process.argv.slice(2);
 if (!file || !batchJson || !startAt) throw new Error('usage: sqlite-race-worker FILE BATCH_JSON START_AT');

@@ -6,7 +6,7 @@
  */
 import pino from 'pino';
 import { loadConfig } from '../../src/config/load.js';
-import { buildDecisionPolicy } from '../../src/domain/policy.js';
+import { buildDecisionPolicy } from '../../src/config/policy.js';
 import { createEnforcement } from '../../src/enforce/index.js';
 import { createStore } from '../../src/store/index.js';
 import type { BatchItem } from '../../src/store/port.js';

@@ -1,4 +1,4 @@
-import type { IncrementSettings, JailSettings } from '../../src/config/load.js';
+import type { IncrementSettings, JailSettings } from '../../src/domain/jail.js';
 
 /**
  * bantime.increment as fail2ban's jail.conf example sets it (factor 1, no multipliers, one week at

@@ -1,10 +1,14 @@
+import type Database from 'better-sqlite3';
+import type { Migration } from '../migration.js';
+
 /**
  * Numbered schema migrations for the SQLite store, applied in order and recorded in schema_version.
  * Never edit a released migration: add the next number. Times are epoch milliseconds.
  */
-export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
+export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
+    name: 'initial schema',
     sql: `
       CREATE TABLE bans (
         id INTEGER PRIMARY KEY,
@@ -82,3 +86,38 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
     `,
   },
 ];
+
+/** Applies every migration newer than the database, each in its own IMMEDIATE transaction. */
+export function migrate(db: Database.Database): void {
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)',
+  );
+  for (const migration of MIGRATIONS) {
+    db.transaction(() => {
+      // Re-read inside the lock: another process may have applied it while we waited.
+      const applied = db.prepare('SELECT 1 FROM schema_version WHERE version = ?').get(migration.version);
+      if (applied) return;
+      try {
+        db.exec(migration.sql);
+      } catch (error) {
+        throw new Error(
+          `migration ${migration.version} (${migration.name}) failed: ${(error as Error).message}`,
+        );
+      }
+      db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)').run(
+        migration.version,
+        Date.now(),
+      );
+    }).immediate();
+  }
+  // A database written by a newer lokiban may hold rows this version would misread: refuse to start.
+  const { newest } = db.prepare('SELECT MAX(version) AS newest FROM schema_version').get() as {
+    newest: number | null;
+  };
+  const known = MIGRATIONS.at(-1)?.version ?? 0;
+  if ((newest ?? 0) > known) {
+    throw new Error(
+      `the database schema is at version ${newest}, newer than this lokiban (${known}): upgrade lokiban`,
+    );
+  }
+}

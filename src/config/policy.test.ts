@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../config/load.js';
-import { parseAddress } from './ip.js';
-import { buildDecisionPolicy, localInterfaceAddresses, type ScopeFallback } from './policy.js';
+import { parseAddress } from '../domain/ip.js';
+import type { ScopeFallback } from '../domain/policy.js';
+import { parseConfig } from './load.js';
+import { buildDecisionPolicy, localInterfaceAddresses } from './policy.js';
 
 const yaml = `
 server:

@@ -1,11 +1,12 @@
 import type { Pool } from 'pg';
+import type { Migration } from '../migration.js';
 
 /**
  * Numbered migrations, applied in order, each in its own transaction. Never edit a released entry:
  * append a new one. Times are epoch milliseconds in BIGINT, as in the SQLite store, so both stores
  * share one mapping to the domain types.
  */
-export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
+export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     name: 'initial schema',

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { storeContract } from './contract.js';
-import { createStore } from './index.js';
+import { storeContract } from '../../../test/support/store-contract.js';
+import { createStore } from '../index.js';
+import type { Store } from '../port.js';
 import { MIGRATIONS } from './migrations.js';
-import type { Store } from './port.js';
-import { SqliteStore } from './sqlite.js';
+import { SqliteStore } from './store.js';
 
 const dirs: string[] = [];
 function tempDir(): string {

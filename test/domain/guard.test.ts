@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { jailSettings } from '../../test/support/jail.js';
-import type { JailSettings } from '../config/load.js';
-import { banNetwork, checkGuard, type GuardContext } from './guard.js';
-import { NetworkSet } from './ip.js';
+import { banNetwork, checkGuard, type GuardContext } from '../../src/domain/guard.js';
+import { NetworkSet } from '../../src/domain/ip.js';
+import type { JailSettings } from '../../src/domain/jail.js';
+import { jailSettings } from '../support/jail.js';
 
 const jail = (overrides: Partial<JailSettings> = {}): JailSettings =>
   jailSettings({ ignoreip: ['127.0.0.0/8', '::1', '192.0.2.0/24', '2001:db8:aaaa::/48'], ...overrides });

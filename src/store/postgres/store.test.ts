@@ -1,12 +1,12 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HOSTS, haPolicy, offence } from '../../test/ha/fixtures.js';
-import { freePort } from '../../test/support/port.js';
-import { createTestSchema, postgresTestUrl, type TestSchema } from '../../test/support/postgres.js';
-import { storeContract } from './contract.js';
-import { StoreUnavailableError } from './errors.js';
-import { PostgresStore } from './postgres.js';
-import { MIGRATIONS } from './postgres-schema.js';
+import { HOSTS, haPolicy, offence } from '../../../test/ha/fixtures.js';
+import { freePort } from '../../../test/support/port.js';
+import { createTestSchema, postgresTestUrl, type TestSchema } from '../../../test/support/postgres.js';
+import { storeContract } from '../../../test/support/store-contract.js';
+import { StoreUnavailableError } from '../errors.js';
+import { MIGRATIONS } from './migrations.js';
+import { PostgresStore } from './store.js';
 
 const baseUrl = postgresTestUrl();
 const NOW = Date.UTC(2026, 10, 27, 8);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, PERMANENT, parseDuration } from './duration.js';
+import { formatDuration, PERMANENT, parseDuration } from '../../src/domain/duration.js';
 
 describe('parseDuration', () => {
   it.each([

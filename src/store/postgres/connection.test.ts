@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { StoreUnavailableError } from './errors.js';
-import { isRetryable, isUnavailable, toStoreError } from './postgres-connection.js';
+import { StoreUnavailableError } from '../errors.js';
+import { isRetryable, isUnavailable, toStoreError } from './connection.js';
 
 const withCode = (code: string, message = 'x') => Object.assign(new Error(message), { code });
 

@@ -1,23 +1,21 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { type ActiveBan, decide, historyWindow } from '../domain/decide.js';
-import { checkGuard } from '../domain/guard.js';
-import { formatNetwork } from '../domain/ip.js';
-import type { AlertOutcome, Ban, Source } from '../domain/types.js';
-import { MIGRATIONS } from './migrations.js';
-import {
-  type AuditEvent,
-  type BanQuery,
-  BanRefusedError,
-  type BatchItem,
-  type DecisionPolicy,
-  type ManualBanRequest,
-  type OutboxItem,
-  type Stats,
-  type StatsQuery,
-  type Store,
-} from './port.js';
+import { type ActiveBan, decide, historyWindow } from '../../domain/decide.js';
+import { BanRefusedError, checkGuard } from '../../domain/guard.js';
+import { formatNetwork } from '../../domain/ip.js';
+import type { DecisionPolicy } from '../../domain/policy.js';
+import type { AlertOutcome, Ban, Source } from '../../domain/types.js';
+import type {
+  AuditEvent,
+  BanQuery,
+  BatchItem,
+  ManualBanRequest,
+  OutboxItem,
+  Stats,
+  StatsQuery,
+  Store,
+} from '../port.js';
 import {
   type AuditExtra,
   type AuditRow,
@@ -42,7 +40,8 @@ import {
   toOutboxItem,
   truncateError,
   unbanDetail,
-} from './shared.js';
+} from '../shared.js';
+import { migrate } from './migrations.js';
 
 // A webhook waits at most this long for another process holding the write lock.
 const BUSY_TIMEOUT_MS = 5000;
@@ -880,34 +879,5 @@ export class SqliteStore implements Store {
   async releaseLease(name: string, owner: string): Promise<void> {
     this.flush();
     this.s().releaseLease.run(name, owner);
-  }
-}
-
-/** Applies every migration newer than the database, each in its own IMMEDIATE transaction. */
-function migrate(db: Database.Database): void {
-  db.exec(
-    'CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)',
-  );
-  for (const migration of MIGRATIONS) {
-    db.transaction(() => {
-      // Re-read inside the lock: another process may have applied it while we waited.
-      const applied = db.prepare('SELECT 1 FROM schema_version WHERE version = ?').get(migration.version);
-      if (applied) return;
-      db.exec(migration.sql);
-      db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)').run(
-        migration.version,
-        Date.now(),
-      );
-    }).immediate();
-  }
-  // A database written by a newer lokiban may hold rows this version would misread: refuse to start.
-  const { newest } = db.prepare('SELECT MAX(version) AS newest FROM schema_version').get() as {
-    newest: number | null;
-  };
-  const known = MIGRATIONS.at(-1)?.version ?? 0;
-  if ((newest ?? 0) > known) {
-    throw new Error(
-      `the database schema is at version ${newest}, newer than this lokiban (${known}): upgrade lokiban`,
-    );
   }
 }

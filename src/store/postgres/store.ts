@@ -1,24 +1,21 @@
 import type pg from 'pg';
-import type { JailSettings } from '../config/load.js';
-import { type ActiveBan, decide, historyWindow } from '../domain/decide.js';
-import { checkGuard, type GuardVerdict } from '../domain/guard.js';
-import { formatNetwork } from '../domain/ip.js';
-import type { AlertOutcome, Ban, Offence, Source } from '../domain/types.js';
-import { StoreUnavailableError } from './errors.js';
-import {
-  type AuditEvent,
-  type BanQuery,
-  BanRefusedError,
-  type BatchItem,
-  type DecisionPolicy,
-  type ManualBanRequest,
-  type OutboxItem,
-  type Stats,
-  type StatsQuery,
-  type Store,
-} from './port.js';
-import { createPool, isRetryable, toStoreError } from './postgres-connection.js';
-import { migrate } from './postgres-schema.js';
+import { type ActiveBan, decide, historyWindow } from '../../domain/decide.js';
+import { BanRefusedError, checkGuard, type GuardVerdict } from '../../domain/guard.js';
+import { formatNetwork } from '../../domain/ip.js';
+import type { JailSettings } from '../../domain/jail.js';
+import type { DecisionPolicy } from '../../domain/policy.js';
+import type { AlertOutcome, Ban, Offence, Source } from '../../domain/types.js';
+import { StoreUnavailableError } from '../errors.js';
+import type {
+  AuditEvent,
+  BanQuery,
+  BatchItem,
+  ManualBanRequest,
+  OutboxItem,
+  Stats,
+  StatsQuery,
+  Store,
+} from '../port.js';
 import {
   type AuditExtra,
   type AuditRow,
@@ -43,7 +40,9 @@ import {
   toOutboxItem,
   truncateError,
   unbanDetail,
-} from './shared.js';
+} from '../shared.js';
+import { createPool, isRetryable, toStoreError } from './connection.js';
+import { migrate } from './migrations.js';
 
 /**
  * How long a claimed outbox row stays invisible to other claimers. If the dispatcher that claimed it

@@ -7,7 +7,7 @@ import {
   neverBanReason,
   parseAddress,
   parseNetwork,
-} from './ip.js';
+} from '../../src/domain/ip.js';
 
 describe('parseAddress', () => {
   it('canonicalises IPv4, IPv6 and IPv4-mapped IPv6', () => {

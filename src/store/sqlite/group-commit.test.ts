@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../config/load.js';
-import { buildDecisionPolicy } from '../domain/policy.js';
-import type { BatchItem, DecisionPolicy } from './port.js';
-import { SqliteStore } from './sqlite.js';
+import { parseConfig } from '../../config/load.js';
+import { buildDecisionPolicy } from '../../config/policy.js';
+import type { DecisionPolicy } from '../../domain/policy.js';
+import type { BatchItem } from '../port.js';
+import { SqliteStore } from './store.js';
 
 const T0 = Date.UTC(2026, 10, 27, 8, 0, 0);
 const CONFIG = parseConfig(

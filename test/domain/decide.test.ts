@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { jailSettings } from '../../test/support/jail.js';
-import { decide, historyWindow } from './decide.js';
+import { decide, historyWindow } from '../../src/domain/decide.js';
+import { jailSettings } from '../support/jail.js';
 
 const jail = jailSettings();
 const now = 1_800_000_000_000;

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { StoreUnavailableError } from './errors.js';
+import { StoreUnavailableError } from '../errors.js';
 
 const INT8_OID = 20;
 

@@ -1,8 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../config/load.js';
-import { buildDecisionPolicy } from '../domain/policy.js';
-import type { Offence } from '../domain/types.js';
-import { BanRefusedError, type BatchItem, type DecisionPolicy, type Store } from './port.js';
+import { parseConfig } from '../../src/config/load.js';
+import { buildDecisionPolicy } from '../../src/config/policy.js';
+import { BanRefusedError } from '../../src/domain/guard.js';
+import type { DecisionPolicy } from '../../src/domain/policy.js';
+import type { Offence } from '../../src/domain/types.js';
+import type { BatchItem, Store } from '../../src/store/port.js';
 
 export interface StoreFixture {
   store: Store;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { incrementSettings } from '../../test/support/jail.js';
-import { banDuration, expiryFor } from './escalation.js';
+import { banDuration, expiryFor } from '../../src/domain/escalation.js';
+import { incrementSettings } from '../support/jail.js';
 
 const increment = incrementSettings({ memory: 2_592_000 });
 const noRandom = () => 0;

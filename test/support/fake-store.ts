@@ -1,10 +1,10 @@
+import type { DecisionPolicy } from '../../src/domain/policy.js';
 import type { AlertOutcome, Ban, Source } from '../../src/domain/types.js';
 import type { AppStore } from '../../src/http/app.js';
 import type {
   AuditEvent,
   BanQuery,
   BatchItem,
-  DecisionPolicy,
   ManualBanRequest,
   Stats,
   StatsQuery,

@@ -1,10 +1,10 @@
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../src/config/load.js';
+import type { DecisionPolicy } from '../../src/domain/policy.js';
 import type { EnforcementStatus } from '../../src/enforce/port.js';
 import { type AppStore, buildApp } from '../../src/http/app.js';
 import { loggerOptions } from '../../src/http/logger.js';
-import type { DecisionPolicy } from '../../src/store/port.js';
 
 /** Collects the app's JSON log lines so tests can check what is (not) logged. */
 export class LogCapture extends Writable {
@@ -30,7 +30,7 @@ export async function buildTestApp(options: {
   policy: DecisionPolicy;
   enforcement?: EnforcementStatus;
   now?: () => number;
-  jailPipelines?: Readonly<Record<string, string>>;
+  jailPipelines?: Readonly<Record<string, readonly string[]>>;
 }): Promise<TestApp> {
   const logs = new LogCapture();
   const changes: string[][] = [];

@@ -1,0 +1,24 @@
+/** fail2ban's `bantime.increment` block, with every default applied. */
+export interface IncrementSettings {
+  enabled: boolean;
+  factor: number;
+  multipliers: number[];
+  maxtime: number;
+  rndtime: number;
+  overalljails: boolean;
+  memory: number;
+}
+
+/** A jail with every default applied: what the decision engine and the rule renderer read. */
+export interface JailSettings {
+  name: string;
+  enabled: boolean;
+  bantime: number;
+  findtime: number;
+  maxretry: number;
+  ignoreip: string[];
+  scope: 'all' | 'origin' | string[];
+  ipv6prefix: number;
+  increment: IncrementSettings;
+  selector?: string;
+}
