@@ -351,7 +351,7 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
             const endpoint = {
               url,
               auth,
-              headers: (options.tenant ? { 'X-Scope-OrgID': options.tenant } : {}) as Record<string, string>,
+              headers: Object.fromEntries(options.tenant ? [['X-Scope-OrgID', options.tenant]] : []),
             };
             title = `Loki ruler ${url}${options.tenant ? ` tenant ${options.tenant}` : ''}, namespace ${options.namespace}`;
             changes = await planLokiSync(endpoint, groupsFromRuleFiles(render(context, 'loki')), {
