@@ -11,6 +11,8 @@ import { jailPipelines } from './logql/render.js';
 import { DEFAULT_CATALOGUE } from './logql/toolkit.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/port.js';
+import { StreamDetector } from './stream/detector.js';
+import { recordThroughStore } from './stream/record.js';
 
 /** What a dispatcher running in this process offers the server (src/enforce's Enforcement fits). */
 export interface EnforcementRuntime {
@@ -33,6 +35,8 @@ export interface ServerOptions {
   listen?: string;
   /** Install SIGINT/SIGTERM handlers that close the server gracefully (the CLI does; tests do not). */
   handleSignals?: boolean;
+  /** Jail catalogue the tail path compiles (`detect.loki`); default: the installed alert-rules/jails. */
+  catalogue?: string;
 }
 
 export interface RunningServer {
@@ -60,6 +64,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   // late-bound adapters let the routes reach it once it does.
   let runtime: EnforcementRuntime | undefined;
   let audit: LokiShipper | undefined;
+  let detector: StreamDetector | undefined;
   const registry = new Registry();
   let app: FastifyInstance;
   // The policy exists before the app's logger does; a fallback before that has nowhere to go, and
@@ -96,6 +101,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       policy,
       registry,
       ...(pipelines ? { jailPipelines: pipelines } : {}),
+      ...(config.detect?.loki ? { detection: { status: () => detector?.status() } } : {}),
       ...(options.enforcement
         ? {
             enforcement: { hosts: () => runtime?.status.hosts() ?? [] },
@@ -107,6 +113,17 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     if (pipelineProblem) app.log.warn({ problem: pipelineProblem }, 'jail log queries unavailable');
     runtime = options.enforcement?.({ store, logger: app.log });
     audit = auditShipperFromConfig(config, { store, logger: app.log, registry });
+    const loki = config.detect?.loki;
+    if (loki) {
+      detector = new StreamDetector({
+        config: { jails: config.jails, labels: config.labels, detect: { loki } },
+        catalogue: loadCatalogue(options.catalogue ?? DEFAULT_CATALOGUE),
+        // The one line that changes when the decisions layer takes over recording.
+        record: recordThroughStore(store, policy, (hosts) => runtime?.notify(hosts)),
+        logger: app.log.child({ component: 'loki-tail' }),
+        registry,
+      });
+    }
   } catch (error) {
     await store.close();
     throw error;
@@ -114,6 +131,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   // Fastify closes in reverse registration order; this runs after in-flight requests are answered.
   app.addHook('onClose', async () => {
     try {
+      // Tail offences still being recorded finish before the dispatcher and the store go.
+      await detector?.stop();
       await runtime?.stop();
     } finally {
       await audit?.stop();
@@ -147,6 +166,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   runtime?.start();
   audit?.start();
+  detector?.start();
   app.log.info(
     { url, store: 'sqlite' in config.store ? 'sqlite' : 'postgres', transport: config.transport },
     'lokiban listening',

@@ -139,6 +139,12 @@ describe('configuration errors an operator can act on', () => {
     expect(result.err).toContain('jails.sshd.bantime: invalid duration "1 hour"');
     expect(result.err).toContain('auth.webhook.bearer: secrets must be at least 16 characters');
     expect(result.err).not.toContain('short-secret');
+    const inUrl = await check(
+      testConfigYaml({ extra: 'audit: { loki: { url: "http://user:hunter2-secret@loki:3100" } }' }),
+    );
+    expect(inUrl.code).toBe(2);
+    expect(inUrl.err).toContain('audit.loki.url: put credentials in basic or bearer');
+    expect(inUrl.err).not.toContain('hunter2');
   });
 
   it('reports a YAML syntax error in one line with line and column', async () => {

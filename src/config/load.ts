@@ -35,6 +35,8 @@ export interface ParseOptions {
 /** Keys whose values are never echoed back in an error, whatever their section. */
 const SECRET_KEY = /(token|secret|password|bearer|privatekey|credential|postgres)/i;
 
+const URL_WITH_CREDENTIALS = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i;
+
 /** Sections whose values are secrets (or URLs that carry them) as a whole. */
 const SECRET_SECTIONS = new Set(['auth']);
 
@@ -102,6 +104,8 @@ function echo(written: unknown, path: readonly PropertyKey[]): string {
     value = (value as Record<PropertyKey, unknown>)[part as string];
   }
   if (typeof value === 'string') {
+    // A URL with user info carries a password: that is the very mistake being reported.
+    if (URL_WITH_CREDENTIALS.test(value)) return '';
     const shown = value.length > 80 ? `${value.slice(0, 77)}...` : value;
     return ` (got ${JSON.stringify(shown)})`;
   }

@@ -12,7 +12,7 @@ export const SAMPLE_MAX = 2048;
 export const LABEL_VALUE_MAX = 256;
 const LABELS_MAX = 64;
 // Host labels choose firewall targets (scope `origin`); only plain host names can match one.
-const HOST_LABEL = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
+export const HOST_LABEL = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
 
 export interface ConvertOptions {
   source: Extract<Source, 'alertmanager' | 'grafana'>;

@@ -17,6 +17,7 @@ import type { DecisionPolicy } from '../domain/policy.js';
 import type { EnforcementStatus } from '../enforce/port.js';
 import { StoreUnavailableError } from '../store/errors.js';
 import type { Store } from '../store/port.js';
+import type { DetectionStatus } from '../stream/detector.js';
 import { apiRoutes } from './api-routes.js';
 import { errorBody, HttpError } from './errors.js';
 import { loggerOptions } from './logger.js';
@@ -28,6 +29,7 @@ export type AppStore = Pick<
   Store,
   | 'ping'
   | 'recordBatch'
+  | 'findBursts'
   | 'manualBan'
   | 'unban'
   | 'getBan'
@@ -52,6 +54,8 @@ export interface AppOptions {
   registry?: Registry;
   /** Each jail's LogQL log pipelines, one per rule (logql/render.ts `jailPipelines`), for GET /jails. */
   jailPipelines?: Readonly<Record<string, readonly string[]>>;
+  /** The Loki tails of the streaming detection path, when `detect.loki` is set (reported by /readyz). */
+  detection?: { status(): DetectionStatus | undefined };
 }
 
 export interface AppContext extends AppOptions {
@@ -143,12 +147,31 @@ export const lokibanApp: FastifyPluginAsync<AppOptions> = async (fastify, option
 
   fastify.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   fastify.get('/readyz', { schema: { hide: true } }, async (request, reply) => {
+    // The tails are reported, not required: a replica whose Loki tail is down still takes the ruler's
+    // webhooks, and taking it out of the load balancer would stop the backstop too.
+    const detection = options.detection?.status();
+    const detect = detection
+      ? {
+          detect: {
+            connected: detection.connected,
+            tails: detection.tails.map((tail) => ({
+              name: tail.name,
+              jails: tail.jails,
+              state: tail.state,
+              ...(tail.lastError ? { lastError: tail.lastError } : {}),
+              ...(tail.lastEntryAt !== undefined
+                ? { lastEntryAt: new Date(tail.lastEntryAt).toISOString() }
+                : {}),
+            })),
+          },
+        }
+      : {};
     try {
       await options.store.ping();
-      return { status: 'ready' };
+      return { status: 'ready', ...detect };
     } catch (error) {
       request.log.warn({ err: error }, 'store not reachable');
-      return reply.status(503).send({ status: 'unavailable', message: 'store not reachable' });
+      return reply.status(503).send({ status: 'unavailable', message: 'store not reachable', ...detect });
     }
   });
   fastify.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { AlertOutcome, OutcomeKind } from '../domain/types.js';
+import { adoptBurstIdentities } from '../stream/identity.js';
 import { toBatchItems } from './alerts.js';
 import { errorSchema, webhookResponseSchema } from './api-schemas.js';
 import type { AppContext } from './app.js';
@@ -71,7 +72,12 @@ export const webhookRoutes: FastifyPluginAsync<{ context: AppContext }> = async 
       const payload = parsed.data;
       const source = senderOf(payload);
       const receivedAt = context.now();
-      const items = toBatchItems(payload, config, { source, receivedAt });
+      const converted = toBatchItems(payload, config, { source, receivedAt });
+      // With the tail on, an alert for a burst the tail already recorded takes that burst's identity,
+      // so the store answers `duplicate` (docs/streaming.md "Offence identity").
+      const items = config.detect?.loki
+        ? await timed(metrics, 'findBursts', () => adoptBurstIdentities(converted, store, config.jails))
+        : converted;
       // The answer waits for the store: a 2xx promises the decision is durable, and an exception here
       // becomes a 500 so Alertmanager and Grafana deliver the group again.
       const outcomes: AlertOutcome[] =

@@ -13,6 +13,7 @@ import {
   defaultMode,
   evalCondition,
   linesForMode,
+  mentions,
   parityProblems,
   parseCorpus,
 } from './fail2ban-corpus.js';
@@ -114,6 +115,15 @@ describe('parseCorpus', () => {
     expect(at('normal')).toEqual([4, 6, 7, 10]);
     expect(at('strict')).toEqual([10, 12]);
     expect(at('loose')).toEqual([18, 20, 22, 3, 6]);
+  });
+
+  it('finds the address on a line in the forms daemons write it', () => {
+    expect(mentions('[client 192.0.2.1:51380] AH01797: denied', '192.0.2.1')).toBe(true);
+    expect(mentions('from ::ffff:192.0.2.1 port 22', '192.0.2.1')).toBe(true);
+    expect(mentions('rip=2001:DB8::5, lip=2001:db8::1', '2001:db8::5')).toBe(true);
+    expect(mentions('[2001:db8::5]:22 closed', '2001:db8::5')).toBe(true);
+    expect(mentions('from 192.0.2.10 port 22', '192.0.2.1')).toBe(false);
+    expect(mentions('Too many authentication failures for root', '192.0.2.1')).toBe(false);
   });
 
   it('refuses Python it does not understand instead of guessing', () => {

@@ -438,13 +438,20 @@ export function checkJail(
   };
 }
 
-const ADDRESS_LIKE = /[0-9A-Fa-f:.]{3,}/g;
+const IPV4_LIKE = /(?:[0-9]{1,3}\.){3}[0-9]{1,3}/g;
+const IPV6_LIKE = /[0-9A-Fa-f]*:[0-9A-Fa-f:.]*/g;
 
-/** Whether the line names the address anywhere (as written, mapped or not, any case). */
-function mentions(text: string, address: string): boolean {
-  for (const token of text.match(ADDRESS_LIKE) ?? []) {
+/**
+ * Whether the line names the address anywhere: as written, IPv4-mapped or not, in any case, with a
+ * port or brackets around it (`1.2.3.4:5678`, `[2001:db8::1]:22`).
+ */
+export function mentions(text: string, address: string): boolean {
+  for (const token of [...(text.match(IPV4_LIKE) ?? []), ...(text.match(IPV6_LIKE) ?? [])]) {
     const trimmed = token.replace(/^[:.]+|[:.]+$/g, '');
-    if (canonicalAddress(trimmed) === address || canonicalAddress(token) === address) return true;
+    if (canonicalAddress(trimmed) === address) return true;
+    // `addr:port` for IPv6 is ambiguous: try without the last group too.
+    const shorter = trimmed.replace(/:[0-9]+$/, '');
+    if (shorter !== trimmed && canonicalAddress(shorter) === address) return true;
   }
   return false;
 }

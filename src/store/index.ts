@@ -46,6 +46,7 @@ class DeferredStore implements Store {
   }
   ping: Store['ping'] = async () => this.store.ping();
   recordBatch: Store['recordBatch'] = async (...args) => this.store.recordBatch(...args);
+  findBursts: Store['findBursts'] = async (...args) => this.store.findBursts(...args);
   manualBan: Store['manualBan'] = async (...args) => this.store.manualBan(...args);
   unban: Store['unban'] = async (...args) => this.store.unban(...args);
   getBan: Store['getBan'] = async (...args) => this.store.getBan(...args);

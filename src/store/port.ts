@@ -1,6 +1,12 @@
 import type { DecisionPolicy } from '../domain/policy.js';
 import type { AlertOutcome, Ban, Offence, Source } from '../domain/types.js';
 
+/** What the store knows of one burst offence: when it started and, once known, when it ended. */
+export interface BurstRecord {
+  startsAt: number;
+  endedAt: number | null;
+}
+
 /** One alert of a webhook batch after validation: either an offence to decide, or an outcome already known. */
 export type BatchItem =
   | { kind: 'offence'; index: number; offence: Offence }
@@ -97,6 +103,14 @@ export interface Store {
    * two deliveries race. Throws if nothing could be made durable (the caller answers 5xx).
    */
   recordBatch(items: BatchItem[], policy: DecisionPolicy, source: Source): Promise<AlertOutcome[]>;
+  /**
+   * For each query, the offence with that fingerprint that started latest at or before `at` (epoch
+   * ms): how a ruler alert finds the tail's burst it repeats (src/stream/identity.ts). Served by the
+   * unique (fingerprint, starts_at) index; one answer per query, in order.
+   */
+  findBursts(
+    queries: ReadonlyArray<{ fingerprint: string; at: number }>,
+  ): Promise<Array<BurstRecord | undefined>>;
   manualBan(request: ManualBanRequest, policy: DecisionPolicy): Promise<Ban>;
   /** Lifts active bans of `ip` (all jails, or one); their targets become `absent`. History keeps counting. */
   unban(ip: string, opts: { jail?: string; actor: string; reason?: string; now: number }): Promise<Ban[]>;

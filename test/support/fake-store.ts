@@ -5,6 +5,7 @@ import type {
   AuditEvent,
   BanQuery,
   BatchItem,
+  BurstRecord,
   ManualBanRequest,
   Stats,
   StatsQuery,
@@ -85,6 +86,19 @@ export class FakeStore implements AppStore {
 
   async ping(): Promise<void> {
     if (this.pingFails) throw new Error('database is locked');
+  }
+
+  async findBursts(
+    queries: ReadonlyArray<{ fingerprint: string; at: number }>,
+  ): Promise<Array<BurstRecord | undefined>> {
+    this.check();
+    return queries.map(({ fingerprint, at }) => {
+      const starts = [...this.offences]
+        .map((key) => key.split('|'))
+        .filter(([f, t]) => f === fingerprint && Number(t) <= at)
+        .map(([, t]) => Number(t));
+      return starts.length > 0 ? { startsAt: Math.max(...starts), endedAt: null } : undefined;
+    });
   }
 
   async recordBatch(items: BatchItem[], policy: DecisionPolicy, source: Source): Promise<AlertOutcome[]> {
