@@ -92,7 +92,7 @@ describe('lokiban rules', () => {
   it('runbook links point at the published docs unless rules.runbookBaseUrl says otherwise', async () => {
     const published = await run('rules', 'render', '--format', 'loki');
     expect(published.out).toContain(
-      'runbook_url: https://github.com/lokiban/lokiban/blob/main/docs/rules.md#sshd',
+      'runbook_url: https://github.com/lokiban/lokiban/blob/main/docs/jails.md#sshd',
     );
     const config = join(dir, 'runbook.yaml');
     writeFileSync(
@@ -216,7 +216,7 @@ describe('lokiban rules', () => {
       "note sshd: maxretry/findtime differ from the catalogue's; checking lines, not alert times",
     ]);
     expect(result.out).toMatch(/ok {3}sshd .* 40 lines, 0 evaluations/);
-    expect(result.out).toMatch(/ok {3}dovecot .* 10 lines, 0 evaluations/);
-    expect(result.out).toMatch(/ok {3}exim .* 11 lines, 1 evaluations/);
+    expect(result.out).toMatch(/ok {3}dovecot .* 18 lines, 0 evaluations/);
+    expect(result.out).toMatch(/ok {3}exim .* 17 lines, 1 evaluations/);
   });
 });

@@ -178,8 +178,8 @@ export const enforcementSchema = z
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** The runbooks in the project's published documentation (docs/rules.md, one section per jail). */
-export const DOCS_RUNBOOK_URL = 'https://github.com/lokiban/lokiban/blob/main/docs/rules.md';
+/** The jail reference in the project's published documentation (docs/jails.md, one section per jail). */
+export const DOCS_RUNBOOK_URL = 'https://github.com/lokiban/lokiban/blob/main/docs/jails.md';
 
 /**
  * How `lokiban rules render` writes the Loki ruler and Grafana provisioning files. Secrets are never
