@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadCatalogue, parseJailDefinition } from './catalogue.js';
+import { loadCatalogue, parseJailDefinition, resolveExtends } from './catalogue.js';
 import { renderJailDocs } from './jail-docs.js';
 import { lintRules } from './lint.js';
 import { renderGrafana, renderLoki } from './render.js';
@@ -52,6 +52,31 @@ describe('jail catalogue', () => {
     expect(() => parseJailDefinition(`${base}regexp: 'from <HOST>$'\n`, 'x.yaml')).toThrow(/anchored/);
     expect(() => parseJailDefinition(`${base}regexp: '^<HOST> <HOST>$'\n`, 'x.yaml')).toThrow(/once/);
     expect(() => parseJailDefinition(`${base}regexp: '^<HOST>$'\n`, 'y.yaml')).toThrow(/file name/);
+  });
+
+  it('takes several rules or another jail to extend, and refuses what would not render cleanly', () => {
+    const base =
+      'name: x\nalert: X\ndescription: d\nselector: \'{job="x"}\'\nmaxretry: 1\nfindtime: 1m\nsummary: s\n';
+    const rule = (name: string) => `  - { name: ${name}, regexp: '^${name} <HOST>$' }\n`;
+    const two = parseJailDefinition(`${base}rules:\n${rule('a')}${rule('b')}`, 'x.yaml');
+    expect(two.rules.map((r) => r.name)).toEqual(['a', 'b']);
+    expect(() => parseJailDefinition(`${base}rules:\n${rule('a')}`, 'x.yaml')).toThrow(
+      /single rule as regexp/,
+    );
+    expect(() => parseJailDefinition(`${base}rules:\n${rule('a')}${rule('a')}`, 'x.yaml')).toThrow(/unique/);
+    expect(() =>
+      parseJailDefinition(`${base}regexp: '^<HOST>$'\nrules:\n${rule('a')}${rule('b')}`, 'x.yaml'),
+    ).toThrow(/not both/);
+    const child = (extend: string, own: string) =>
+      parseJailDefinition(
+        `${base.replace('name: x', 'name: y')}extends: ${extend}\nrules:\n${rule(own)}`,
+        'y.yaml',
+      );
+    expect(resolveExtends([two, child('x', 'c')])[1]!.rules.map((r) => r.name)).toEqual(['a', 'b', 'c']);
+    expect(() => resolveExtends([two, child('x', 'a')])).toThrow(/already used by x/);
+    expect(() => resolveExtends([child('nosuch', 'c')])).toThrow(/not in the catalogue/);
+    const loop = parseJailDefinition(`${base}extends: y\nrules:\n${rule('d')}`, 'x.yaml');
+    expect(() => resolveExtends([loop, child('x', 'c')])).toThrow(/circle/);
   });
 
   it.each(loadCatalogue(DEFAULT_CATALOGUE).map((jail) => jail.name))(

@@ -66,7 +66,7 @@ export function renderJailDocs(catalogue: JailDefinition[], jailsDir: string, te
       `- fail2ban: ${f2b ? `filter \`${f2b.filter}\`, mode \`${f2b.mode ?? 'default'}\`, checked against its sample corpus by \`lokiban rules corpus --jail ${jail.name}\`` : 'no counterpart checked'}`,
       `- selector: \`${jail.selector}\` (lokiban.yaml \`jails.${jail.name}.selector\` replaces it); ${
         jail.rules.every((rule) => rule.regexp.includes(SYSLOG_PLACEHOLDER))
-          ? 'lines as journald, Docker or a syslog receiver ship them (message only) and as syslog files hold them (RFC 3164, RFC 5424, ISO 8601 prefixes)'
+          ? 'lines as journald, Docker or a syslog receiver ship them (message only) and as syslog files hold them (RFC 3164, RFC 5424, ISO 8601 and TAI64N prefixes)'
           : 'lines exactly as the application writes them'
       }`,
       `- alert${jail.rules.length > 1 ? 's' : ''}: ${jail.rules
