@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
@@ -20,6 +21,8 @@ export interface EnforcementRuntime {
   notify(hosts?: readonly string[]): void;
   start(): void;
   stop(): Promise<void>;
+  /** Local addresses of the live connections to hosts; the decision policy never bans them. */
+  localAddresses?(): readonly string[];
 }
 
 export interface ServerOptions {
@@ -100,6 +103,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     });
     log = app.log;
     runtime = options.enforcement?.({ store, logger: app.log });
+    policy.protectedNetworks.track(() => runtime?.localAddresses?.() ?? []);
     audit = auditShipperFromConfig(config, { store, logger: app.log, registry });
     const loki = config.detect?.loki;
     if (loki) {
@@ -156,7 +160,15 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   audit?.start();
   detector?.start();
   app.log.info(
-    { url, store: 'sqlite' in config.store ? 'sqlite' : 'postgres', transport: config.transport },
+    {
+      url,
+      store: 'sqlite' in config.store ? 'sqlite' : 'postgres',
+      // A relative path is relative to the working directory: name the file actually opened.
+      ...('sqlite' in config.store && config.store.sqlite !== ':memory:'
+        ? { database: resolve(config.store.sqlite) }
+        : {}),
+      transport: config.transport,
+    },
     'lokiban listening',
   );
   return { app, store, url, close };

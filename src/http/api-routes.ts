@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { JAIL_NAME } from '../config/schema.js';
-import { parseDuration } from '../domain/duration.js';
+import { banLengthError, parseDuration } from '../domain/duration.js';
 import { formatNetwork, parseNetwork } from '../domain/ip.js';
 import type { JailSettings } from '../domain/jail.js';
 import type { DecisionPolicy } from '../domain/policy.js';
@@ -41,14 +41,22 @@ function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-export function banJson(ban: Ban) {
+/**
+ * A ban as the API shows it. On the dry-run transport a target the dispatcher completed reached no
+ * firewall: it is reported `dry-run` (would apply), never `applied`.
+ */
+export function banJson(ban: Ban, dryRun = false) {
   return {
     ...ban,
     createdAt: iso(ban.createdAt),
     updatedAt: iso(ban.updatedAt),
     expiresAt: iso(ban.expiresAt),
     liftedAt: iso(ban.liftedAt),
-    hosts: ban.hosts.map((host) => ({ ...host, appliedAt: iso(host.appliedAt) })),
+    hosts: ban.hosts.map((host) => ({
+      ...host,
+      state: dryRun && host.state === 'applied' ? ('dry-run' as const) : host.state,
+      appliedAt: iso(host.appliedAt),
+    })),
   };
 }
 
@@ -156,6 +164,9 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
     limit: z.coerce.number().int().min(1).max(100_000).default(1000),
   });
 
+  const dryRun = config.transport === 'dry-run';
+  const banOut = (ban: Ban) => banJson(ban, dryRun);
+
   fastify.get(
     '/bans',
     {
@@ -172,7 +183,7 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
       const bans = await timed(metrics, 'listBans', () =>
         store.listBans({ ...rest, ...(active === undefined ? {} : { active: active === 'true' }) }, now),
       );
-      return { bans: bans.map(banJson), now: iso(now) };
+      return { bans: bans.map(banOut), now: iso(now) };
     },
   );
 
@@ -197,13 +208,13 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
       if (/^\d+$/.test(ref)) {
         const ban = await timed(metrics, 'getBan', () => store.getBan(Number(ref)));
         if (!ban) throw new HttpError(404, `ban ${ref} not found`);
-        return banJson(ban);
+        return banOut(ban);
       }
       const net = parseNetwork(ref);
       if (!net) throw new HttpError(400, 'params.ref: expected a ban id or an IP address');
       const ip = formatNetwork(net);
       const bans = await timed(metrics, 'listBans', () => store.listBans({ ip, limit: 1000 }, now));
-      return { ip, bans: bans.map(banJson), now: iso(now) };
+      return { ip, bans: bans.map(banOut), now: iso(now) };
     },
   );
 
@@ -215,7 +226,12 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
         body: z.strictObject({
           ip: networkField,
           jail: jailName.optional(),
-          duration: durationField.optional(),
+          duration: durationField
+            .superRefine((seconds, ctx) => {
+              const error = banLengthError(seconds);
+              if (error) ctx.addIssue({ code: 'custom', message: error });
+            })
+            .optional(),
           hosts: z.array(z.string().max(64)).max(1000).optional(),
           reason: reason.optional(),
         }),
@@ -246,7 +262,7 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
       );
       context.notify(ban.hosts.map((host) => host.host));
       request.log.info({ ip: ban.ip, jail: ban.jail, banId: ban.id, actor: request.principal }, 'manual ban');
-      return reply.status(201).send(banJson(ban));
+      return reply.status(201).send(banOut(ban));
     },
   );
 
@@ -267,7 +283,7 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
       { ip: input.ip, jail: input.jail, lifted: lifted.length, actor: request.principal },
       'unban',
     );
-    return { ip: input.ip, unbanned: lifted.map(banJson) };
+    return { ip: input.ip, unbanned: lifted.map(banOut) };
   };
 
   fastify.post(
@@ -355,7 +371,7 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
         ...jailJson(jail),
         active: counts.get(name)?.active ?? bans.length,
         total: counts.get(name)?.bans ?? 0,
-        bans: bans.map(banJson),
+        bans: bans.map(banOut),
         now: iso(now),
       };
     },
@@ -374,13 +390,18 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
             name: host.name,
             address: host.address,
             backend: host.backend,
-            state: status?.state ?? 'unknown',
+            // Nothing is contacted on the dry-run transport: "up" would claim a firewall answered.
+            state: dryRun && status?.state === 'up' ? ('dry-run' as const) : (status?.state ?? 'unknown'),
             queueDepth: status?.queueDepth ?? 0,
             lastError: status?.lastError ?? null,
             lastAppliedAt: iso(status?.lastAppliedAt ?? null),
             lastReconcile: status?.lastReconcile
               ? { ...status.lastReconcile, at: iso(status.lastReconcile.at) }
               : null,
+            setAside: {
+              count: status?.setAside.count ?? 0,
+              examples: (status?.setAside.examples ?? []).map((e) => ({ ...e, since: iso(e.since) })),
+            },
           };
         }),
       };

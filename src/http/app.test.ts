@@ -269,9 +269,17 @@ describe('webhook auth modes', () => {
     expect(
       (await post({ [SIGNATURE_HEADER]: fixedSignature, [TIMESTAMP_HEADER]: fixedTs }, tampered)).statusCode,
     ).toBe(401);
+    // Without a timestamp a signature could be replayed forever: refused by default.
     const noTimestamp = grafanaSignature(HMAC_SECRET, Buffer.from(body));
-    expect((await post({ [SIGNATURE_HEADER]: noTimestamp }, body)).statusCode).toBe(200);
+    expect((await post({ [SIGNATURE_HEADER]: noTimestamp }, body)).statusCode).toBe(401);
     expect(t.logs.text).not.toContain(fixedSignature);
+    await t.app.close();
+    await setup(
+      testConfig({
+        webhook: `{ grafanaHmac: { secret: "${HMAC_SECRET}", maxSkew: 60, requireTimestamp: false } }`,
+      }),
+    );
+    expect((await post({ [SIGNATURE_HEADER]: noTimestamp }, body)).statusCode).toBe(200);
   });
 });
 
@@ -285,6 +293,10 @@ describe('API', () => {
         lastError: 'web1: connect ECONNREFUSED',
         lastAppliedAt: null,
         lastReconcile: { at: NOW - 60_000, added: 1, removed: 0, retimed: 2 },
+        setAside: {
+          count: 1,
+          examples: [{ ip: '10.0.0.0/4', reason: 'prefix /4 is too wide to ban', since: NOW - 5_000 }],
+        },
       },
     ],
   };
@@ -383,6 +395,14 @@ describe('API', () => {
         { ip: '203.0.113.7', jail: 'sshd', duration: 'soon' },
         'body.duration: invalid duration "soon": use seconds or 30s, 10m, 1h, 1d, 1w',
       ],
+      [
+        { ip: '203.0.113.7', jail: 'sshd', duration: '999999w' },
+        'body.duration: 999999w is longer than the maximum ban of 2147483647s (3550w5d3h14m7s, about 68 years); use -1 for a permanent ban',
+      ],
+      [
+        { ip: '203.0.113.7', jail: 'sshd', duration: 2_147_483_648 },
+        'body.duration: 3550w5d3h14m8s is longer than the maximum ban of 2147483647s (3550w5d3h14m7s, about 68 years); use -1 for a permanent ban',
+      ],
       [{ ip: '203.0.113.7', jail: 'sshd', hosts: ['db9'] }, 'body.hosts: unknown host "db9"'],
       [{ ip: '203.0.113.7', jail: 'sshd', extra: 1 }, 'body: Unrecognized key: "extra"'],
     ];
@@ -429,6 +449,16 @@ describe('API', () => {
         lastError: 'web1: connect ECONNREFUSED',
         lastAppliedAt: null,
         lastReconcile: { at: new Date(NOW - 60_000).toISOString(), added: 1, removed: 0, retimed: 2 },
+        setAside: {
+          count: 1,
+          examples: [
+            {
+              ip: '10.0.0.0/4',
+              reason: 'prefix /4 is too wide to ban',
+              since: new Date(NOW - 5_000).toISOString(),
+            },
+          ],
+        },
       },
       {
         name: 'web2',
@@ -439,6 +469,7 @@ describe('API', () => {
         lastError: null,
         lastAppliedAt: null,
         lastReconcile: null,
+        setAside: { count: 0, examples: [] },
       },
     ]);
   });

@@ -1,10 +1,10 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AlertOutcome, OutcomeKind } from '../domain/types.js';
 import { adoptBurstIdentities } from '../stream/identity.js';
 import { toBatchItems } from './alerts.js';
 import { errorSchema, webhookResponseSchema } from './api-schemas.js';
 import type { AppContext } from './app.js';
-import { checkWebhookAuth, webhookChallenge } from './auth.js';
+import { checkWebhookAuth, SIGNATURE_HEADER, webhookChallenge } from './auth.js';
 import { errorBody, formatPath, HttpError } from './errors.js';
 import { timed } from './metrics.js';
 import { senderOf, webhookPayloadSchema } from './webhook-schema.js';
@@ -14,10 +14,31 @@ const MAX_REPORTED_PROBLEMS = 5;
 /**
  * `POST /api/v1/webhook`. It lives in its own plugin context so its JSON parser can keep the raw
  * bytes: Grafana's HMAC signs the body exactly as sent, and re-serialising parsed JSON would not
- * reproduce it. Authentication therefore runs after the body is read (bounded by bodyLimit).
+ * reproduce it. Only a request that carries a Grafana signature needs its body to be authenticated:
+ * every other request is checked on its headers before a byte of the body is read, so unauthenticated
+ * senders cannot make the responder buffer bodies up to bodyLimit.
  */
 export const webhookRoutes: FastifyPluginAsync<{ context: AppContext }> = async (fastify, { context }) => {
   const { config, store, policy, metrics } = context;
+
+  const refuse = (request: FastifyRequest, reply: FastifyReply, reason: string) => {
+    metrics.webhookRequests.inc({ outcome: 'unauthorized' });
+    request.log.warn({ reason, client: request.ip }, 'webhook authentication failed');
+    return (
+      reply
+        .status(401)
+        .header('www-authenticate', webhookChallenge(config.auth.webhook))
+        // The unread body is not worth draining: the client has to send it again with credentials.
+        .header('connection', 'close')
+        .send(errorBody(401, 'authentication required'))
+    );
+  };
+
+  fastify.addHook('onRequest', async (request, reply) => {
+    if (config.auth.webhook.grafanaHmac && request.headers[SIGNATURE_HEADER] !== undefined) return;
+    const auth = checkWebhookAuth(config.auth.webhook, request.headers, Buffer.alloc(0), context.now());
+    if (!auth.ok) return refuse(request, reply, auth.reason);
+  });
 
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser(
@@ -45,14 +66,7 @@ export const webhookRoutes: FastifyPluginAsync<{ context: AppContext }> = async 
     async (request, reply) => {
       const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       const auth = checkWebhookAuth(config.auth.webhook, request.headers, raw, context.now());
-      if (!auth.ok) {
-        metrics.webhookRequests.inc({ outcome: 'unauthorized' });
-        request.log.warn({ reason: auth.reason, client: request.ip }, 'webhook authentication failed');
-        return reply
-          .status(401)
-          .header('www-authenticate', webhookChallenge(config.auth.webhook))
-          .send(errorBody(401, 'authentication required'));
-      }
+      if (!auth.ok) return refuse(request, reply, auth.reason);
 
       let json: unknown;
       try {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { type Socket, connect as tcpConnect } from 'node:net';
 import { NodeSSH } from 'node-ssh';
 import type { HostConfig } from '../../config/schema.js';
 import { type Command, type CommandOutput, shellQuote } from '../command.js';
@@ -23,6 +24,8 @@ export interface SshOptions {
 
 interface HostConnection {
   ssh?: NodeSSH;
+  /** Local address of the live connection; never bannable while the connection lives. */
+  localAddress?: string;
   connecting?: Promise<NodeSSH>;
   failures: number;
   retryAt: number;
@@ -33,6 +36,25 @@ export function backoffDelay(failures: number, minMs: number, maxMs: number, ran
   const base = Math.min(maxMs, minMs * 2 ** Math.max(0, failures - 1));
   // Jitter keeps many responders (or many hosts after a network blip) from reconnecting in lockstep.
   return Math.round(base * (0.5 + random() * 0.5));
+}
+
+/** A TCP connection opened by lokiban itself, so its local address is known (ssh2 hides its socket). */
+function openSocket(host: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect({ host, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
 }
 
 /**
@@ -64,8 +86,17 @@ export function sshTransport(options: SshOptions): Transport {
     const pin: HostKeyPin = parseHostKeyPin(host.hostKey);
     let mismatch: HostKeyMismatchError | undefined;
     const ssh = new NodeSSH();
+    let socket: Socket | undefined;
     try {
+      socket = await openSocket(
+        host.address.replace(/^\[(.*)\]$/, '$1'),
+        host.port,
+        options.connectTimeoutMs,
+      );
+      // Protected from the moment the connection exists: a ban decided during the handshake is refused too.
+      entry.localAddress = socket.localAddress;
       await ssh.connect({
+        sock: socket,
         host: host.address,
         port: host.port,
         username: host.user,
@@ -84,6 +115,8 @@ export function sshTransport(options: SshOptions): Transport {
       });
     } catch (error) {
       ssh.dispose();
+      socket?.destroy();
+      entry.localAddress = undefined;
       if (mismatch) throw mismatch;
       throw new TransportError(
         `host "${host.name}": cannot connect to ${host.user}@${host.address}:${host.port}: ${(error as Error).message}`,
@@ -94,7 +127,10 @@ export function sshTransport(options: SshOptions): Transport {
     ssh.connection?.setNoDelay(true);
     // A dropped connection is noticed here, so the next command reconnects instead of failing forever.
     ssh.connection?.on('close', () => {
-      if (entry.ssh === ssh) entry.ssh = undefined;
+      if (entry.ssh === ssh) {
+        entry.ssh = undefined;
+        entry.localAddress = undefined;
+      }
     });
     ssh.connection?.on('error', () => {
       if (entry.ssh === ssh) entry.ssh = undefined;
@@ -175,6 +211,9 @@ export function sshTransport(options: SshOptions): Transport {
       }
     },
     reset: drop,
+    localAddresses() {
+      return [...connections.values()].flatMap((entry) => (entry.localAddress ? [entry.localAddress] : []));
+    },
     async close() {
       for (const entry of connections.values()) entry.ssh?.dispose();
       connections.clear();
