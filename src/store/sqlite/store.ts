@@ -1,4 +1,5 @@
-import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, linkSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { type ActiveBan, decide, historyWindow } from '../../domain/decide.js';
@@ -314,7 +315,21 @@ function prepareFile(path: string): void {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   if (size === undefined) {
-    closeSync(openSync(path, 'wx', 0o600));
+    // Made under a temporary name with SQLite's header written, then linked into place: another process
+    // starting on the same path at the same moment never sees the empty file a plain create shows for
+    // an instant, and takes whichever file was linked first.
+    const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.new`;
+    closeSync(openSync(temp, 'wx', 0o600));
+    try {
+      const db = new Database(temp);
+      db.pragma('journal_mode = WAL');
+      db.close();
+      linkSync(temp, path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    } finally {
+      rmSync(temp, { force: true });
+    }
     return;
   }
   if (size === 0) {
