@@ -18,6 +18,12 @@ export interface DecisionPolicy {
   now(): number;
   /** [0,1) — injectable so rndtime is testable. */
   random(): number;
+  /**
+   * The circuit breaker: asked before an alert makes a new ban (not for extensions, repeats or manual
+   * bans). False = refused with `ignored-breaker`, and the offence is not recorded, so a repeat
+   * delivery after the storm is decided again.
+   */
+  admitNewBan?(jail: string, now: number): boolean;
 }
 
 /** Scope `origin` could not name a host, so the ban falls back to every host. */
