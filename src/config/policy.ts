@@ -161,6 +161,7 @@ export function buildDecisionPolicy(
     protectedNetworks,
     breaker,
     admitNewBan: (jail, now) => breaker.admit(jail, now),
+    breakerStatus: (now) => breaker.status(now),
     now: options.now ?? Date.now,
     random: options.random ?? Math.random,
   };

@@ -1,3 +1,4 @@
+import type { BreakerStatus } from './breaker.js';
 import type { NetworkSet } from './ip.js';
 import type { JailSettings } from './jail.js';
 
@@ -24,6 +25,8 @@ export interface DecisionPolicy {
    * delivery after the storm is decided again.
    */
   admitNewBan?(jail: string, now: number): boolean;
+  /** What the breaker admitted and refused in the last minute, for `GET /api/v1/jails`. */
+  breakerStatus?(now: number): BreakerStatus;
 }
 
 /** Scope `origin` could not name a host, so the ban falls back to every host. */
