@@ -297,7 +297,7 @@ export class Dispatcher {
   }
 
   private async drain(runtime: HostRuntime): Promise<void> {
-    const { store, enforcer, settings, logger } = this.options;
+    const { store, settings, logger } = this.options;
     const host = runtime.config;
     await this.withLease(runtime, async () => {
       while (!this.stopped) {

@@ -29,7 +29,8 @@ export function fingerprintOf(labels: Record<string, string>): string {
   return hash.digest('hex').slice(0, 16);
 }
 
-function truncate(text: string | undefined, max: number): string | undefined {
+/** Text without control characters, trimmed, cut to `max` characters; undefined when nothing is left. */
+export function truncate(text: string | undefined, max: number): string | undefined {
   if (text === undefined) return undefined;
   // Control characters other than newline/tab would garble terminals and log viewers.
   // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping them is the point

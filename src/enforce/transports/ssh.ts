@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { connect as tcpConnect, type Socket } from 'node:net';
+import { type Socket, connect as tcpConnect } from 'node:net';
 import { NodeSSH } from 'node-ssh';
 import type { HostConfig } from '../../config/schema.js';
 import { type Command, type CommandOutput, shellQuote } from '../command.js';
