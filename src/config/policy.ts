@@ -1,7 +1,7 @@
 import { networkInterfaces } from 'node:os';
+import { type BreakerTrip, CircuitBreaker } from '../domain/breaker.js';
 import { type Network, NetworkSet, parseAddress, parseNetwork } from '../domain/ip.js';
 import type { JailSettings } from '../domain/jail.js';
-import { type BreakerTrip, CircuitBreaker } from '../domain/breaker.js';
 import type { DecisionPolicy, ScopeFallback } from '../domain/policy.js';
 import type { Config } from './load.js';
 import type { HostConfig } from './schema.js';

@@ -19,9 +19,9 @@ import type {
 } from '../port.js';
 import {
   type AuditExtra,
-  BREAKER_REASON,
   type AuditRow,
   type BanRow,
+  BREAKER_REASON,
   banDetail,
   type ClaimRow,
   clampLimit,

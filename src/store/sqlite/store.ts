@@ -18,10 +18,10 @@ import type {
   Store,
 } from '../port.js';
 import {
-  BREAKER_REASON,
   type AuditExtra,
   type AuditRow,
   type BanRow,
+  BREAKER_REASON,
   banDetail,
   type ClaimRow,
   clampLimit,
