@@ -94,6 +94,8 @@ auth:
   webhook: { bearer: "${TOKEN}" }
   api: { tokens: [ { name: bench, token: "${ADMIN}", role: admin } ] }
 logging: { level: warn }
+# Benchmarks measure throughput: the circuit breaker (docs/decisions.md) is off.
+safety: { maxNewBansPerMinute: 0 }
 jails:
   sshd: { bantime: 1h }
 transport: dry-run

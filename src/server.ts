@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import { Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { auditShipperFromConfig, type LokiShipper } from './audit/loki-shipper.js';
 import type { Config } from './config/load.js';
 import { buildDecisionPolicy } from './config/policy.js';
@@ -77,7 +77,25 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   // once per jail, host and reason a minute is enough (a 1,000-alert group would otherwise log 1,000
   // lines, and the webhook asks for the targets a second time to notify the dispatcher).
   const lastWarned = new Map<string, number>();
+  // One warning per breaker scope and interval: a storm refuses thousands of alerts a minute.
+  const breakerWarned = new Map<string, number>();
+  const breakerRefused = new Counter({
+    name: 'lokiban_breaker_refused_total',
+    help: 'Alerts whose new ban the circuit breaker refused (outcome ignored-breaker), by scope (global or a jail).',
+    labelNames: ['scope'] as const,
+    registers: [registry],
+  });
   const policy = buildDecisionPolicy(config, {
+    onBreakerRefuse: (trip) => {
+      breakerRefused.inc({ scope: trip.scope });
+      const now = Date.now();
+      if ((breakerWarned.get(trip.scope) ?? -Infinity) > now - SCOPE_WARNING_INTERVAL_MS) return;
+      breakerWarned.set(trip.scope, now);
+      log?.warn(
+        { scope: trip.scope, limit: trip.limit, jail: trip.jail },
+        'circuit breaker open: new bans refused (ignored-breaker); raise safety.maxNewBansPerMinute or the jail’s maxNewBansPerMinute if this is a real attack',
+      );
+    },
     onScopeFallback: (event) => {
       const key = `${event.jail}\n${event.originHost ?? ''}\n${event.reason}`;
       const now = Date.now();
@@ -116,6 +134,17 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     if (pipelineProblem) app.log.warn({ problem: pipelineProblem }, 'jail log queries unavailable');
     runtime = options.enforcement?.({ store, logger: app.log });
     policy.protectedNetworks.track(() => runtime?.localAddresses?.() ?? []);
+    new Gauge({
+      name: 'lokiban_breaker_open',
+      help: 'Whether the circuit breaker refused a new ban in the last minute (1), by scope.',
+      labelNames: ['scope'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.set({ scope: 'global' }, 0);
+        for (const open of policy.breaker.status(Date.now()).open) this.set({ scope: open.scope }, 1);
+      },
+    });
     audit = auditShipperFromConfig(config, { store, logger: app.log, registry });
     const loki = config.detect?.loki;
     if (loki) {

@@ -68,6 +68,21 @@ export function remaining(expiresAt: string | null, now: number): string {
   return seconds <= 0 ? 'expired' : formatDuration(seconds);
 }
 
+interface BreakerJson {
+  maxNewBansPerMinute: number;
+  newBansLastMinute: number;
+  open: Array<{ scope: string; limit: number; refused: number }>;
+}
+
+/** `closed (12/1000 new bans in the last minute)` or `OPEN: global 1000/min, 52 refused …`. */
+export function breakerLine(breaker: BreakerJson): string {
+  const limit = breaker.maxNewBansPerMinute > 0 ? String(breaker.maxNewBansPerMinute) : 'no limit';
+  const counts = `${breaker.newBansLastMinute}/${limit} new bans in the last minute`;
+  if (breaker.open.length === 0) return `closed (${counts})`;
+  const open = breaker.open.map((o) => `${o.scope} ${o.limit}/min, ${o.refused} refused`).join('; ');
+  return `OPEN: ${open} (${counts})`;
+}
+
 function hostsCell(ban: BanJson): string {
   const present = ban.hosts.filter((host) => host.desired === 'present');
   if (present.length === 0) return '-';
@@ -150,12 +165,16 @@ export function registerApiCommands(program: Command, io: CliIo): void {
   ).action(async (jail: string | undefined, options: ClientOptions) => {
     const client = clientFor(options, io);
     if (jail === undefined) {
-      const data = await client.request<{ jails: JailJson[] }>('GET', '/api/v1/jails');
+      const data = await client.request<{ jails: JailJson[]; breaker?: BreakerJson | null }>(
+        'GET',
+        '/api/v1/jails',
+      );
       print(options, data, () =>
         [
           renderList('Status', [
             ['Number of jail', String(data.jails.length)],
             ['Jail list', data.jails.map((j) => j.name).join(', ')],
+            ...(data.breaker ? [['Circuit breaker', breakerLine(data.breaker)] as [string, string]] : []),
           ]),
           '',
           renderTable(

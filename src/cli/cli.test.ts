@@ -309,7 +309,8 @@ describe('API commands against a listening responder on the SQLite store', () =>
 
     const status = await run(['status'], admin());
     expect(status.out).toContain('|- Number of jail:');
-    expect(status.out).toMatch(/`- Jail list:\s+sshd, nginx-http-auth, postfix-sasl/);
+    expect(status.out).toMatch(/\|- Jail list:\s+sshd, nginx-http-auth, postfix-sasl/);
+    expect(status.out).toMatch(/`- Circuit breaker:\s+closed \(0\/1000 new bans in the last minute\)/);
     expect(status.out).toMatch(/\nsshd\s+yes\s+1\s+1\s+1h\s+10m\s+5/);
 
     const jail = await run(['status', 'sshd'], admin());

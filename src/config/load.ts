@@ -144,6 +144,7 @@ function resolveJails(parsed: ParsedConfig): Record<string, JailSettings> {
         ipv6prefix: jail.ipv6prefix ?? defaults.ipv6prefix,
         increment: { ...defaults.increment, ...jail.increment },
         ...(jail.selector ? { selector: jail.selector } : {}),
+        ...(jail.maxNewBansPerMinute ? { maxNewBansPerMinute: jail.maxNewBansPerMinute } : {}),
       },
     ]),
   );

@@ -110,6 +110,8 @@ const jail = z.strictObject({
   increment: increment.partial().optional(),
   /** LogQL stream selector override for this jail's rule, e.g. `{unit="ssh.service"}`. */
   selector: z.string().min(2).optional(),
+  /** Circuit breaker for this jail: most new bans per rolling minute (0 = only the global limit). */
+  maxNewBansPerMinute: z.number().int().min(0).max(1_000_000).optional(),
 });
 
 const secret = z.string().min(16, 'secrets must be at least 16 characters');
@@ -403,6 +405,13 @@ export const configSchema = z
       .prefault({}),
     defaults: defaultsSchema,
     jails: z.record(z.string().regex(JAIL_NAME, 'jail names match ^[a-z0-9][a-z0-9_.-]*$'), jail),
+    /** Brakes against a rule that matches everything: see docs/decisions.md#circuit-breaker. */
+    safety: z
+      .strictObject({
+        /** Most new bans per rolling minute, all jails together; 0 turns the global limit off. */
+        maxNewBansPerMinute: z.number().int().min(0).max(1_000_000).default(1_000),
+      })
+      .prefault({}),
     transport: z.enum(['dry-run', 'ssh', 'local']).default('dry-run'),
     rules: rulesSchema,
     hosts: z.array(hostSchema).default([]),

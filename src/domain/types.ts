@@ -68,6 +68,7 @@ export type OutcomeKind =
   | 'ignored-unknown-jail'
   | 'ignored-jail-disabled'
   | 'ignored-no-targets'
+  | 'ignored-breaker'
   | 'resolved-recorded';
 
 export interface AlertOutcome {

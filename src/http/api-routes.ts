@@ -336,7 +336,29 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
     {
       ...read,
       schema: {
-        response: { 200: z.object({ jails: z.array(jailSchema) }), ...authErrors },
+        response: {
+          200: z.object({
+            jails: z.array(jailSchema),
+            /** The circuit breaker (safety.maxNewBansPerMinute): open while it refused a ban in the last minute. */
+            breaker: z
+              .object({
+                maxNewBansPerMinute: z.number().int(),
+                perJail: z.record(z.string(), z.number().int()),
+                newBansLastMinute: z.number().int(),
+                open: z.array(
+                  z.object({
+                    scope: z.string(),
+                    limit: z.number().int(),
+                    refused: z.number().int(),
+                    since: z.string(),
+                  }),
+                ),
+                refusedTotal: z.number().int(),
+              })
+              .nullable(),
+          }),
+          ...authErrors,
+        },
         security: [{ bearer: [] }],
       },
     },
@@ -344,12 +366,22 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
       const counts = await jailCounts();
       const names = [...Object.keys(config.jails)];
       if (counts.has(MANUAL_JAIL) && !names.includes(MANUAL_JAIL)) names.push(MANUAL_JAIL);
+      const breaker = policy.breakerStatus?.(context.now());
       return {
         jails: names.map((name) => ({
           ...jailJson(jailsWithManual[name]!, context.jailPipelines?.[name], config.labels.ip),
           active: counts.get(name)?.active ?? 0,
           total: counts.get(name)?.bans ?? 0,
         })),
+        breaker: breaker
+          ? {
+              maxNewBansPerMinute: breaker.limits.global,
+              perJail: { ...breaker.limits.perJail },
+              newBansLastMinute: breaker.lastMinute,
+              open: breaker.open.map((o) => ({ ...o, since: iso(o.since) })),
+              refusedTotal: breaker.refusedTotal,
+            }
+          : null,
       };
     },
   );

@@ -55,6 +55,7 @@ export const outcomeSchema = z.object({
     'ignored-unknown-jail',
     'ignored-jail-disabled',
     'ignored-no-targets',
+    'ignored-breaker',
     'resolved-recorded',
   ]),
   fingerprint: z.string().optional(),

@@ -46,6 +46,10 @@ export function untilText(expiresAt: number | null): string {
 // What follows is the part of every Store that does not depend on the database: the rows both
 // schemas return, how they become domain values, and the bounds and ordering the contract fixes.
 
+/** Why an alert got `ignored-breaker`. */
+export const BREAKER_REASON =
+  'circuit breaker open: too many new bans in the last minute (safety.maxNewBansPerMinute)';
+
 /** Guard outcomes that mean "this jail does not ban": such an offence is not recorded as history. */
 export const JAIL_NOT_ACTIVE: ReadonlySet<string> = new Set([
   'ignored-unknown-jail',

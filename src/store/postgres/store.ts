@@ -21,6 +21,7 @@ import {
   type AuditExtra,
   type AuditRow,
   type BanRow,
+  BREAKER_REASON,
   banDetail,
   type ClaimRow,
   clampLimit,
@@ -340,6 +341,17 @@ export class PostgresStore implements Store {
         outcome,
         banId,
       ]);
+    if (verdict.allowed && policy.admitNewBan) {
+      const { rowCount } = await client.query(
+        `SELECT 1 FROM bans b WHERE b.ip = $1 AND b.jail = $2 AND ${active('$3')} LIMIT 1`,
+        [ip, verdict.jail.name, now],
+      );
+      if (rowCount === 0 && !policy.admitNewBan(verdict.jail.name, now)) {
+        // Not kept: a repeat delivery once the breaker has room again is decided, not a duplicate.
+        await client.query('DELETE FROM offences WHERE id = $1', [offenceId]);
+        return { ...base, outcome: 'ignored-breaker', reason: BREAKER_REASON };
+      }
+    }
     if (!verdict.allowed) {
       await settle(verdict.outcome, null);
       await this.audit(client, now, 'ignored', source, ip, offence.jail, {

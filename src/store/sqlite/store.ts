@@ -22,6 +22,7 @@ import {
   type AuditExtra,
   type AuditRow,
   type BanRow,
+  BREAKER_REASON,
   banDetail,
   type ClaimRow,
   clampLimit,
@@ -95,6 +96,7 @@ function prepare(db: Database.Database) {
     endOffence: db.prepare<[{ id: number; endsAt: number }]>(
       'UPDATE offences SET ended_at = @endsAt WHERE id = @id AND ended_at IS NULL',
     ),
+    deleteOffence: db.prepare<[number]>('DELETE FROM offences WHERE id = ?'),
     activeBan: db.prepare<[{ ip: string; jail: string; now: number }], BanRow>(
       `SELECT * FROM bans WHERE ip = @ip AND jail = @jail AND ${activeClause} ORDER BY id DESC LIMIT 1`,
     ),
@@ -584,6 +586,16 @@ export class SqliteStore implements Store {
       return { ...base, outcome: 'duplicate', ...(existing?.ban_id ? { banId: existing.ban_id } : {}) };
     }
     const offenceId = Number(inserted.lastInsertRowid);
+    if (
+      verdict.allowed &&
+      policy.admitNewBan &&
+      !s.activeBan.get({ ip, jail: verdict.jail.name, now }) &&
+      !policy.admitNewBan(verdict.jail.name, now)
+    ) {
+      // Not kept: a repeat delivery once the breaker has room again is decided, not a duplicate.
+      s.deleteOffence.run(offenceId);
+      return { ...base, outcome: 'ignored-breaker', reason: BREAKER_REASON };
+    }
     if (!verdict.allowed) {
       s.settleOffence.run({ id: offenceId, outcome: verdict.outcome, banId: null });
       this.audit(now, 'ignored', source, ip, offence.jail, {
