@@ -9,6 +9,7 @@ import {
   auditSchema,
   banSchema,
   bansSchema,
+  breakerSchema,
   hostsSchema,
   jailSchema,
   statsSchema,
@@ -290,7 +291,7 @@ describe('API → SQLite', () => {
       .strict()
       .parse((await api('GET', '/api/v1/bans/203.0.113.60')).json());
     strict(banSchema).parse((await api('GET', `/api/v1/bans/${created.id}`)).json());
-    z.object({ jails: z.array(jailSchema.strict()) })
+    z.object({ jails: z.array(jailSchema.strict()), breaker: breakerSchema.strict().nullable() })
       .strict()
       .parse((await api('GET', '/api/v1/jails')).json());
     jailSchema

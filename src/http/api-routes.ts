@@ -14,6 +14,7 @@ import {
   authErrors,
   banSchema,
   bansSchema,
+  breakerSchema,
   errorSchema,
   hostsSchema,
   jailSchema,
@@ -340,22 +341,7 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
           200: z.object({
             jails: z.array(jailSchema),
             /** The circuit breaker (safety.maxNewBansPerMinute): open while it refused a ban in the last minute. */
-            breaker: z
-              .object({
-                maxNewBansPerMinute: z.number().int(),
-                perJail: z.record(z.string(), z.number().int()),
-                newBansLastMinute: z.number().int(),
-                open: z.array(
-                  z.object({
-                    scope: z.string(),
-                    limit: z.number().int(),
-                    refused: z.number().int(),
-                    since: z.string(),
-                  }),
-                ),
-                refusedTotal: z.number().int(),
-              })
-              .nullable(),
+            breaker: breakerSchema.nullable(),
           }),
           ...authErrors,
         },
