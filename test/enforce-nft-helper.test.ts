@@ -1,5 +1,5 @@
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostConfig } from '../src/config/schema.js';
 import { FirewallEnforcer } from '../src/enforce/enforcer.js';
@@ -121,5 +121,40 @@ describe('nftables through the lokiban-nft helper on a namespace host', () => {
       expect(result.stderr).toMatch(/^lokiban-nft: /);
     }
     expect(host.nft(['list', 'ruleset'])).toBe(before);
+  });
+
+  it("as the forced command of a restricted key, runs lokiban's commands and nothing else", async () => {
+    const keys = join(dirname(host.clientKey), 'authorized_keys');
+    writeFileSync(
+      keys,
+      `restrict,command="${config.helperPath} ssh" ${readFileSync(`${host.clientKey}.pub`, 'utf8')}`,
+    );
+    const forced = sshTransport({ connectTimeoutMs: 5000, reconnectMinMs: 50, reconnectMaxMs: 200 });
+    const restricted = new FirewallEnforcer(forced, 10_000);
+    try {
+      expect(await restricted.setup(config)).toHaveLength(1);
+      await restricted.apply(config, { add: [el('203.0.113.9', 600)], remove: [] });
+      expect((await restricted.list(config)).map((e) => e.ip).sort()).toEqual(['2001:db8::7', '203.0.113.9']);
+      await restricted.apply(config, { add: [], remove: [{ ip: '203.0.113.9', family: 4 }] });
+      const before = host.nft(['list', 'ruleset']);
+      for (const argv of [
+        ['nft', 'flush', 'ruleset'],
+        ['sh', '-c', 'id'],
+        [config.helperPath, 'list', 'other'],
+      ]) {
+        const result = await forced.run(config, { argv }, 10_000);
+        expect(result.code, argv.join(' ')).toBe(2);
+        expect(result.stderr).toMatch(/^lokiban-nft: refused over ssh/);
+      }
+      const smuggled = await forced.run(
+        config,
+        { argv: [config.helperPath, 'apply'], stdin: 'flush ruleset\n' },
+        10_000,
+      );
+      expect(smuggled.code).toBe(2);
+      expect(host.nft(['list', 'ruleset'])).toBe(before);
+    } finally {
+      await restricted.close();
+    }
   });
 });
