@@ -133,6 +133,7 @@ describe('nftables through the lokiban-nft helper on a namespace host', () => {
     const restricted = new FirewallEnforcer(forced, 10_000);
     try {
       expect(await restricted.setup(config)).toHaveLength(1);
+      expect(await restricted.check(config)).toMatchObject({ ok: true });
       await restricted.apply(config, { add: [el('203.0.113.9', 600)], remove: [] });
       expect((await restricted.list(config)).map((e) => e.ip).sort()).toEqual(['2001:db8::7', '203.0.113.9']);
       await restricted.apply(config, { add: [], remove: [{ ip: '203.0.113.9', family: 4 }] });

@@ -93,6 +93,10 @@ describe('lokiban-nft helper: line grammar', () => {
       stdout: `${NFT_HELPER_VERSION}\n`,
     });
     expect(run('version', '0').status).toBe(1);
+    expect(run('check', '0')).toMatchObject({ status: 2 });
+    expect(run('check', '0').stderr).toContain(
+      `helper version ${NFT_HELPER_VERSION} is installed, lokiban expects 0`,
+    );
   });
 
   it('is installed from the shipped file, executable, and named by helper-mode commands only', () => {
@@ -118,7 +122,7 @@ describe('lokiban-nft helper: line grammar', () => {
     expect(backend.list()?.map((c) => c.argv)).toEqual(
       ['banned4', 'banned6', 'banned4net', 'banned6net'].map((set) => [NFT_HELPER_PATH, 'list', set]),
     );
-    expect(backend.check()).toEqual([{ argv: [NFT_HELPER_PATH, 'check'] }]);
+    expect(backend.check()).toEqual([{ argv: [NFT_HELPER_PATH, 'check', NFT_HELPER_VERSION] }]);
     const direct = nftablesBackend(hostSchema.parse({ name: 'web1', address: '192.0.2.10' }));
     expect(direct.setup()).toEqual([{ run: { argv: ['nft', '-f', '-'], stdin: nftSetupScript() } }]);
   });

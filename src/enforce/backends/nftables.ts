@@ -219,7 +219,7 @@ function helperCommands(path: string): NftCommands {
   return {
     apply: (stdin) => ({ argv: [path, 'apply'], stdin }),
     list: (set) => ({ argv: [path, 'list', set] }),
-    check: () => ({ argv: [path, 'check'] }),
+    check: () => ({ argv: [path, 'check', NFT_HELPER_VERSION] }),
     // Skipped when the installed helper is this version, so routine setups need only the helper's sudo rule.
     install: () => [
       {
