@@ -1,11 +1,14 @@
 import closeWithGrace from 'close-with-grace';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import pino from 'pino';
 import { Registry } from 'prom-client';
 import { auditShipperFromConfig, type LokiShipper } from './audit/loki-shipper.js';
 import type { Config } from './config/load.js';
 import { buildDecisionPolicy } from './config/policy.js';
+import { scopeFallbackWarnings } from './decisions/scope-warnings.js';
 import type { EnforcementStatus } from './enforce/port.js';
 import { buildApp } from './http/app.js';
+import { loggerOptions } from './http/logger.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/port.js';
 
@@ -40,8 +43,6 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const SCOPE_WARNING_INTERVAL_MS = 60_000;
-
 /** `host:port` or `[v6]:port` → listen options. The schema has already checked the shape. */
 export function parseListen(listen: string): { host: string; port: number } {
   const colon = listen.lastIndexOf(':');
@@ -51,48 +52,30 @@ export function parseListen(listen: string): { host: string; port: number } {
 
 /** config → store → app → listen, and an orderly close: stop accepting, drain requests, close the store. */
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
-  const store = options.store ?? createStore(config.store);
+  const store = options.store ?? (await createStore(config.store));
   await store.init();
-  // The app is built before the runtime exists (the runtime wants the app's logger); these two
-  // late-bound adapters let the routes reach it once it does.
+  // One logger for the app and everything beside it, so each part is built once, in order.
+  const logger = pino(loggerOptions(config));
+  const registry = new Registry();
+  const policy = buildDecisionPolicy(config, { onScopeFallback: scopeFallbackWarnings(logger) });
+  let app: FastifyInstance;
   let runtime: EnforcementRuntime | undefined;
   let audit: LokiShipper | undefined;
-  const registry = new Registry();
-  let app: FastifyInstance;
-  // The policy exists before the app's logger does; a fallback before that has nowhere to go, and
-  // none can happen because no request is served yet.
-  let log: FastifyBaseLogger | undefined;
-  // A scope-origin jail that cannot name the host bans on every host: the operator must see that, but
-  // once per jail, host and reason a minute is enough (a 1,000-alert group would otherwise log 1,000
-  // lines, and the webhook asks for the targets a second time to notify the dispatcher).
-  const lastWarned = new Map<string, number>();
-  const policy = buildDecisionPolicy(config, {
-    onScopeFallback: (event) => {
-      const key = `${event.jail}\n${event.originHost ?? ''}\n${event.reason}`;
-      const now = Date.now();
-      if ((lastWarned.get(key) ?? -Infinity) > now - SCOPE_WARNING_INTERVAL_MS) return;
-      // Host labels come from alerts: bound the map rather than let them grow it.
-      if (lastWarned.size >= 1000) lastWarned.clear();
-      lastWarned.set(key, now);
-      log?.warn(event, 'scope origin fell back to every host');
-    },
-  });
   try {
-    app = await buildApp({
-      config,
-      store,
-      policy,
-      registry,
-      ...(options.enforcement
-        ? {
-            enforcement: { hosts: () => runtime?.status.hosts() ?? [] },
-            onChange: (hosts: string[]) => runtime?.notify(hosts),
-          }
-        : {}),
-    });
-    log = app.log;
-    runtime = options.enforcement?.({ store, logger: app.log });
-    audit = auditShipperFromConfig(config, { store, logger: app.log, registry });
+    runtime = options.enforcement?.({ store, logger });
+    audit = auditShipperFromConfig(config, { store, logger, registry });
+    app = await buildApp(
+      {
+        config,
+        store,
+        policy,
+        registry,
+        ...(runtime
+          ? { enforcement: runtime.status, onChange: (hosts: string[]) => runtime?.notify(hosts) }
+          : {}),
+      },
+      { loggerInstance: logger },
+    );
   } catch (error) {
     await store.close();
     throw error;

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/load.js';
 import { banNetworkFor, formatNetwork, parseAddress } from '../domain/ip.js';
-import type { Offence, Source } from '../domain/types.js';
-import type { BatchItem } from '../store/port.js';
+import type { BatchItem, Offence, Source } from '../domain/types.js';
 import type { WebhookAlert, WebhookPayload } from './webhook-schema.js';
 
 /** Longest summary / sample kept from an alert's annotations: enough for a panel, not a log dump. */

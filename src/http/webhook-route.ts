@@ -1,11 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { AlertOutcome, OutcomeKind } from '../domain/types.js';
+import fp from 'fastify-plugin';
+import type { OutcomeKind } from '../domain/types.js';
 import { toBatchItems } from './alerts.js';
 import { errorSchema, webhookResponseSchema } from './api-schemas.js';
-import type { AppContext } from './app.js';
 import { checkWebhookAuth, webhookChallenge } from './auth.js';
+import { CONTEXT_PLUGIN } from './context.js';
 import { errorBody, formatPath, HttpError } from './errors.js';
-import { timed } from './metrics.js';
 import { senderOf, webhookPayloadSchema } from './webhook-schema.js';
 
 const MAX_REPORTED_PROBLEMS = 5;
@@ -15,8 +15,9 @@ const MAX_REPORTED_PROBLEMS = 5;
  * bytes: Grafana's HMAC signs the body exactly as sent, and re-serialising parsed JSON would not
  * reproduce it. Authentication therefore runs after the body is read (bounded by bodyLimit).
  */
-export const webhookRoutes: FastifyPluginAsync<{ context: AppContext }> = async (fastify, { context }) => {
-  const { config, store, policy, metrics } = context;
+const webhookPlugin: FastifyPluginAsync = async (fastify) => {
+  const context = fastify.lokiban;
+  const { config, decisions, metrics } = context;
 
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser(
@@ -74,24 +75,9 @@ export const webhookRoutes: FastifyPluginAsync<{ context: AppContext }> = async 
       const items = toBatchItems(payload, config, { source, receivedAt });
       // The answer waits for the store: a 2xx promises the decision is durable, and an exception here
       // becomes a 500 so Alertmanager and Grafana deliver the group again.
-      const outcomes: AlertOutcome[] =
-        items.length === 0
-          ? []
-          : await timed(metrics, 'recordBatch', () => store.recordBatch(items, policy, source));
-
+      const outcomes = await decisions.recordDelivery(items, source);
       const counts: Partial<Record<OutcomeKind, number>> = {};
-      const changed = new Set<string>();
-      for (const outcome of outcomes) {
-        counts[outcome.outcome] = (counts[outcome.outcome] ?? 0) + 1;
-        metrics.alerts.inc({ outcome: outcome.outcome, jail: outcome.jail ?? '' });
-        if (outcome.outcome === 'banned' || outcome.outcome === 'extended') {
-          const item = items[outcome.index];
-          if (item?.kind === 'offence') {
-            const jail = config.jails[item.offence.jail];
-            if (jail) for (const host of policy.targetsFor(jail, item.offence.originHost)) changed.add(host);
-          }
-        }
-      }
+      for (const outcome of outcomes) counts[outcome.outcome] = (counts[outcome.outcome] ?? 0) + 1;
       if (payload.truncatedAlerts) {
         // Alertmanager's max_alerts dropped alerts from this group: they never reach lokiban.
         request.log.warn(
@@ -99,7 +85,6 @@ export const webhookRoutes: FastifyPluginAsync<{ context: AppContext }> = async 
           'the sender truncated this group; remove max_alerts from the webhook receiver',
         );
       }
-      context.notify(changed);
       metrics.webhookRequests.inc({ outcome: 'accepted' });
       // Counts and the sender only: the payload itself is attacker-influenced and can be large.
       // Alertmanager repeats every firing group (repeat_interval): a delivery of nothing but duplicates
@@ -116,3 +101,10 @@ export const webhookRoutes: FastifyPluginAsync<{ context: AppContext }> = async 
     },
   );
 };
+
+export const webhookRoutes = fp(webhookPlugin, {
+  name: 'lokiban-webhook',
+  dependencies: [CONTEXT_PLUGIN],
+  // Its own context: the raw-body parser must not replace the JSON parser of the other routes.
+  encapsulate: true,
+});
