@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import type { JailSettings } from '../domain/jail.js';
+import { formatIssues, formatPath } from '../lib/zod-issues.js';
 import { configSchema, type ParsedConfig } from './schema.js';
 
 export interface Config extends Omit<ParsedConfig, 'jails'> {
@@ -19,15 +20,6 @@ export class ConfigError extends Error {
 }
 
 const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
-
-function formatPath(path: readonly PropertyKey[]): string {
-  if (path.length === 0) return '(root)';
-  return path
-    .map((part, index) =>
-      typeof part === 'number' ? `[${part}]` : `${index === 0 ? '' : '.'}${String(part)}`,
-    )
-    .join('');
-}
 
 /**
  * Replaces `${NAME}` in every string value with the environment variable NAME, or with the contents
@@ -67,13 +59,6 @@ function interpolate(
   return value;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') {
-    return `${formatPath(issue.path)}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  }
-  return `${formatPath(issue.path)}: ${issue.message}`;
-}
-
 function resolveJails(parsed: ParsedConfig): Record<string, JailSettings> {
   const { defaults } = parsed;
   return Object.fromEntries(
@@ -110,7 +95,7 @@ export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env):
   if (problems.length > 0) throw new ConfigError('the configuration refers to missing secrets', problems);
   const result = configSchema.safeParse(raw);
   if (!result.success) {
-    throw new ConfigError('the configuration is invalid', result.error.issues.map(describeIssue));
+    throw new ConfigError('the configuration is invalid', formatIssues(result.error.issues));
   }
   return { ...result.data, jails: resolveJails(result.data) };
 }

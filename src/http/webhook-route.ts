@@ -1,11 +1,12 @@
 import type { FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 import type { OutcomeKind } from '../domain/types.js';
+import { formatIssues } from '../lib/zod-issues.js';
 import { toBatchItems } from './alerts.js';
 import { errorSchema, webhookResponseSchema } from './api-schemas.js';
 import { checkWebhookAuth, webhookChallenge } from './auth.js';
 import { CONTEXT_PLUGIN } from './context.js';
-import { errorBody, formatPath, HttpError } from './errors.js';
+import { errorBody, HttpError } from './errors.js';
 import { senderOf, webhookPayloadSchema } from './webhook-schema.js';
 
 const MAX_REPORTED_PROBLEMS = 5;
@@ -62,11 +63,7 @@ const webhookPlugin: FastifyPluginAsync = async (fastify) => {
       }
       const parsed = webhookPayloadSchema.safeParse(json);
       if (!parsed.success) {
-        const problems = parsed.error.issues
-          .slice(0, MAX_REPORTED_PROBLEMS)
-          .map((issue) => `${formatPath(issue.path)}: ${issue.message}`);
-        const more = parsed.error.issues.length - problems.length;
-        throw new HttpError(400, problems.join('; ') + (more > 0 ? `; and ${more} more` : ''));
+        throw new HttpError(400, formatIssues(parsed.error.issues, MAX_REPORTED_PROBLEMS).join('; '));
       }
 
       const payload = parsed.data;

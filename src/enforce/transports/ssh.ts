@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { NodeSSH } from 'node-ssh';
 import type { HostConfig } from '../../config/schema.js';
+import { backoffDelay } from '../../lib/backoff.js';
 import { type Command, type CommandOutput, shellQuote } from '../command.js';
 import {
   fingerprintOf,
@@ -27,12 +28,6 @@ interface HostConnection {
   failures: number;
   retryAt: number;
   lastError?: Error;
-}
-
-export function backoffDelay(failures: number, minMs: number, maxMs: number, random: () => number): number {
-  const base = Math.min(maxMs, minMs * 2 ** Math.max(0, failures - 1));
-  // Jitter keeps many responders (or many hosts after a network blip) from reconnecting in lockstep.
-  return Math.round(base * (0.5 + random() * 0.5));
 }
 
 /**
