@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
-import type { z } from 'zod';
 import type { JailSettings } from '../domain/jail.js';
 import { formatIssues, formatPath } from '../lib/zod-issues.js';
 import { configSchema, type ParsedConfig } from './schema.js';
