@@ -9,8 +9,11 @@ import { scopeFallbackWarnings } from './decisions/scope-warnings.js';
 import type { EnforcementStatus } from './enforce/port.js';
 import { buildApp } from './http/app.js';
 import { loggerOptions } from './http/logger.js';
+import { loadCatalogue } from './logql/catalogue.js';
+import { DEFAULT_CATALOGUE } from './logql/toolkit.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/port.js';
+import { StreamDetector } from './stream/detector.js';
 
 /** What a dispatcher running in this process offers the server (src/enforce's Enforcement fits). */
 export interface EnforcementRuntime {
@@ -33,6 +36,8 @@ export interface ServerOptions {
   listen?: string;
   /** Install SIGINT/SIGTERM handlers that close the server gracefully (the CLI does; tests do not). */
   handleSignals?: boolean;
+  /** Jail catalogue the tail path compiles (`detect.loki`); default: the installed alert-rules/jails. */
+  catalogue?: string;
 }
 
 export interface RunningServer {
@@ -61,6 +66,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   let app: FastifyInstance;
   let runtime: EnforcementRuntime | undefined;
   let audit: LokiShipper | undefined;
+  let detector: StreamDetector | undefined;
   try {
     runtime = options.enforcement?.({ store, logger });
     audit = auditShipperFromConfig(config, { store, logger, registry });
@@ -70,12 +76,26 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         store,
         policy,
         registry,
+        ...(config.detect?.loki ? { detection: { status: () => detector?.status() } } : {}),
         ...(runtime
           ? { enforcement: runtime.status, onChange: (hosts: string[]) => runtime?.notify(hosts) }
           : {}),
       },
       { loggerInstance: logger },
     );
+    const loki = config.detect?.loki;
+    if (loki) {
+      // The tail decides through the same application layer as the webhook: same guard, same
+      // escalation, and the hosts to wake come from the store's answer.
+      const { decisions } = app.lokiban;
+      detector = new StreamDetector({
+        config: { jails: config.jails, labels: config.labels, detect: { loki } },
+        catalogue: loadCatalogue(options.catalogue ?? DEFAULT_CATALOGUE),
+        record: (items) => decisions.recordDelivery(items, 'loki-tail'),
+        logger: logger.child({ component: 'loki-tail' }),
+        registry,
+      });
+    }
   } catch (error) {
     await store.close();
     throw error;
@@ -83,6 +103,8 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   // Fastify closes in reverse registration order; this runs after in-flight requests are answered.
   app.addHook('onClose', async () => {
     try {
+      // Tail offences still being recorded finish before the dispatcher and the store go.
+      await detector?.stop();
       await runtime?.stop();
     } finally {
       await audit?.stop();
@@ -116,6 +138,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const url = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   runtime?.start();
   audit?.start();
+  detector?.start();
   app.log.info(
     { url, store: 'sqlite' in config.store ? 'sqlite' : 'postgres', transport: config.transport },
     'lokiban listening',

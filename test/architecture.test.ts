@@ -12,11 +12,12 @@ const ALLOWED: Record<string, readonly string[]> = {
   lib: [],
   config: ['domain', 'lib'],
   store: ['domain', 'config', 'lib'],
-  decisions: ['domain', 'config', 'store', 'lib'],
+  decisions: ['domain', 'config', 'store', 'stream', 'lib'],
   enforce: ['domain', 'config', 'store', 'lib'],
   audit: ['domain', 'config', 'store', 'lib'],
   logql: ['domain', 'config', 'lib'],
-  http: ['domain', 'config', 'decisions', 'store', 'enforce', 'lib'],
+  stream: ['domain', 'config', 'logql', 'store', 'lib'],
+  http: ['domain', 'config', 'decisions', 'store', 'enforce', 'stream', 'lib'],
 };
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../src');

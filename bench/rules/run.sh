@@ -23,10 +23,10 @@ measure() { # name, command...
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB RAM, node $(node -v), $(fail2ban-regex --version | head -1)"
 measure lokiban-explain-summary node dist/cli/main.js rules test --jail sshd --format loki --explain "$log" --summary
-grep '^# Sshd' bench/out/lokiban-explain-summary.out
+grep '^# sshd' bench/out/lokiban-explain-summary.out
 measure lokiban-explain-per-line node dist/cli/main.js rules test --jail sshd --format loki --explain "$log"
 tail -n 11 bench/out/lokiban-explain-per-line.out | head -1
 measure lokiban-aggressive-summary node dist/cli/main.js rules test --jail sshd-aggressive --format loki --explain "$log" --summary
-grep '^# Sshd' bench/out/lokiban-aggressive-summary.out
+grep '^# sshd' bench/out/lokiban-aggressive-summary.out
 measure fail2ban-regex fail2ban-regex "$log" /etc/fail2ban/filter.d/sshd.conf
 grep -E '^Lines:|processed in' bench/out/fail2ban-regex.out

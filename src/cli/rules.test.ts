@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { loadCatalogue } from '../logql/catalogue.js';
+import { DEFAULT_CATALOGUE } from '../logql/toolkit.js';
 import { registerRulesCommands } from './rules.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lokiban-rules-cli-'));
@@ -47,7 +49,8 @@ describe('lokiban rules', () => {
   it('test runs every jail in both formats', async () => {
     const result = await run('rules', 'test');
     expect(result.code).toBe(0);
-    expect(result.out.match(/^ok /gm)).toHaveLength(30);
+    // One line per jail and format (Loki ruler files, Grafana provisioning).
+    expect(result.out.match(/^ok /gm)).toHaveLength(loadCatalogue(DEFAULT_CATALOGUE).length * 2);
   });
 
   it('lint --rules fails on a hand-edited file whose threshold no longer matches maxretry', async () => {
@@ -57,7 +60,27 @@ describe('lokiban rules', () => {
     writeFileSync(file, readFileSync(file, 'utf8').replace(') >= 5', ') >= 50'));
     const result = await run('rules', 'lint', '--rules', out, '--format', 'loki');
     expect(result.code).toBe(1);
-    expect(result.err).toMatch(/sshd\.yaml: SshdBruteForce: threshold >= 50 does not match maxretry 5/);
+    expect(result.err).toMatch(/sshd\.yaml: SshdBruteForceFailed: threshold >= 50 does not match maxretry 5/);
+  });
+
+  it('lint --loki-version fails an expression too long for that Loki, naming the rule and the limit', async () => {
+    const out = join(dir, 'long');
+    await run('rules', 'render', '--format', 'loki', '--out', out);
+    const file = join(out, 'sshd.yaml');
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8').replace('|= `not allowed because`', `|= \`${'x'.repeat(400)}\``),
+    );
+    const old = await run('rules', 'lint', '--rules', out, '--format', 'loki');
+    expect(old.code).toBe(1);
+    expect(old.err).toMatch(
+      /sshd\.yaml: SshdBruteForceRefused: the expression is \d{4} bytes; Loki 2\.7 cannot parse an expression over 1024 bytes/,
+    );
+    const current = await run('rules', 'lint', '--rules', out, '--format', 'loki', '--loki-version', '2.9.0');
+    expect(current.code).toBe(0);
+    await expect(run('rules', 'lint', '--loki-version', '2.6')).rejects.toThrow(
+      /older than the oldest supported/,
+    );
   });
 
   it('test fails with a diff when a test expects something else', async () => {
@@ -100,7 +123,7 @@ describe('lokiban rules', () => {
     expect(lines[1]).toMatch(/^2\tno\t\|~ "Failed /);
     expect(lines[2]).toMatch(/^3\tmatch\tip=192\.0\.2\.200\t/);
     expect(lines[3]).toMatch(/^4\tno\tip != ip\("127\.0\.0\.0\/8"\)\t/);
-    expect(result.out).toMatch(/# SshdBruteForce \(loki:sshd\.yaml\): 4 lines, 2 matched, 2 addresses/);
+    expect(result.out).toMatch(/# sshd \(loki:sshd\.yaml, 5 rules\): 4 lines, 2 matched, 2 addresses/);
   });
 
   it('test --explain --summary reads lines that straddle read chunks exactly once', async () => {
@@ -137,7 +160,7 @@ describe('lokiban rules', () => {
       "note dovecot: maxretry/findtime differ from the catalogue's; checking lines, not alert times",
       "note sshd: maxretry/findtime differ from the catalogue's; checking lines, not alert times",
     ]);
-    expect(result.out).toMatch(/ok {3}sshd .* 25 lines, 0 evaluations/);
+    expect(result.out).toMatch(/ok {3}sshd .* 40 lines, 0 evaluations/);
     expect(result.out).toMatch(/ok {3}dovecot .* 10 lines, 0 evaluations/);
     expect(result.out).toMatch(/ok {3}exim .* 11 lines, 1 evaluations/);
   });

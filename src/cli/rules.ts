@@ -1,23 +1,28 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { formatDuration } from '../domain/duration.js';
+import { loadCatalogue } from '../logql/catalogue.js';
 import { compileQuery } from '../logql/evaluate.js';
 import {
   CORPUS_TABLE_HEADERS,
   type CorpusJail,
   type CorpusLine,
+  corpusJail,
   corpusTableRow,
   findCorpus,
   type JailCorpusResult,
   parityProblems,
   runJailCorpus,
 } from '../logql/fail2ban-corpus.js';
-import { lintRules } from '../logql/lint.js';
+import { renderJailDocs } from '../logql/jail-docs.js';
+import { lintRules, OLDEST_LOKI, parseLokiVersion } from '../logql/lint.js';
 import { parseRuleQuery } from '../logql/query.js';
 import type { RenderContext, RenderFormat } from '../logql/render.js';
 import { type LoadedRule, runTestSuite } from '../logql/rule-test.js';
 import {
   DEFAULT_CATALOGUE,
+  DEFAULT_JAIL_DOCS,
   DEFAULT_TESTS,
   forEachLine,
   loadContext,
@@ -101,16 +106,16 @@ export interface ExplainSummary {
  * counted and which address it extracted. Output is batched: printing must not dominate the timing.
  */
 export async function explainFile(
-  rule: LoadedRule,
+  rules: LoadedRule[],
   file: string,
   options: { labels?: Record<string, string>; summary?: boolean; ipLabel?: string },
   io: RulesIo = defaultIo,
 ): Promise<ExplainSummary> {
-  const compiled = compileQuery(parseRuleQuery(rule.expr));
+  const compiled = rules.map((rule) => compileQuery(parseRuleQuery(rule.expr)));
   const ipLabel = options.ipLabel ?? 'ip';
   const labels =
     options.labels ??
-    Object.fromEntries(compiled.query.selector.filter((m) => m.op === '=').map((m) => [m.name, m.value]));
+    Object.fromEntries(compiled[0]!.query.selector.filter((m) => m.op === '=').map((m) => [m.name, m.value]));
   const addresses = new Map<string, number>();
   let lines = 0;
   let matched = 0;
@@ -119,20 +124,30 @@ export async function explainFile(
   await forEachLine(file, (line) => {
     lines++;
     if (options.summary) {
-      const ip = compiled.extract(line, labels, ipLabel);
-      if (ip !== null) {
+      for (const query of compiled) {
+        const ip = query.extract(line, labels, ipLabel);
+        if (ip === null) continue;
         matched++;
         addresses.set(ip, (addresses.get(ip) ?? 0) + 1);
+        return;
       }
       return;
     }
-    const verdict = compiled.classify(line, labels, ipLabel);
-    if (typeof verdict === 'string') {
-      matched++;
-      addresses.set(verdict, (addresses.get(verdict) ?? 0) + 1);
-      buffer += `${lines}\tmatch\t${ipLabel}=${verdict}\t${line}\n`;
-    } else {
-      buffer += `${lines}\tno\t${compiled.describe(verdict)}\t${line}\n`;
+    // A line no rule counts is explained by the rule that got furthest with it.
+    let furthest = { stage: -1, query: compiled[0]! };
+    for (const query of compiled) {
+      const verdict = query.classify(line, labels, ipLabel);
+      if (typeof verdict === 'string') {
+        matched++;
+        addresses.set(verdict, (addresses.get(verdict) ?? 0) + 1);
+        buffer += `${lines}\tmatch\t${ipLabel}=${verdict}\t${line}\n`;
+        furthest = { stage: Number.POSITIVE_INFINITY, query };
+        break;
+      }
+      if (verdict > furthest.stage) furthest = { stage: verdict, query };
+    }
+    if (furthest.stage !== Number.POSITIVE_INFINITY) {
+      buffer += `${lines}\tno\t${furthest.query.describe(furthest.stage)}\t${line}\n`;
     }
     if (buffer.length > 1 << 16) {
       io.out(buffer);
@@ -156,6 +171,9 @@ export function explainCorpus(result: JailCorpusResult): string {
     else if (outcome.kind === 'false') why = `FALSE fail2ban asserts no match, got ${outcome.ip}`;
     else if (rules.length > 1) why = `TWICE counted by ${rules.join(', ')}`;
     else if (outcome.kind === 'excepted') why = `EXCEPTED ${outcome.reason}`;
+    else if (outcome.kind === 'elsewhere') {
+      why = `ELSEWHERE want ${want}: the address is only on an earlier line of the connection`;
+    }
     if (why) out.push(`${why}\n      ${where(line)}\n      ${line.text}`);
   }
   return out.length > 0 ? `## ${result.jail} (${result.filter}/${result.mode})\n${out.join('\n')}\n` : '';
@@ -203,10 +221,21 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
     .description("check rules with Grafana's LogQL grammar, RE2 and the configuration")
     .addOption(formatOption())
     .option('--rules <dir>', 'lint rendered files from this directory (needs --format)')
-    .action((options: SourceOptions) => {
+    .option(
+      '--loki-version <version>',
+      `the Loki that will load the rules (its limits are checked; default: the oldest supported, ${OLDEST_LOKI})`,
+      (value: string) => {
+        try {
+          return parseLokiVersion(value);
+        } catch (error) {
+          throw new InvalidArgumentError((error as Error).message);
+        }
+      },
+    )
+    .action((options: SourceOptions & { lokiVersion?: ReturnType<typeof parseLokiVersion> }) => {
       const context = loadContext(options);
       const loaded = rulesFor(options, context);
-      const problems = lintRules(loaded, context);
+      const problems = lintRules(loaded, context, options.lokiVersion);
       for (const p of problems) io.err(`${p.source}: ${p.rule}: ${p.problem}\n`);
       if (problems.length > 0) process.exitCode = 1;
       else io.out(`${loaded.length} rules ok\n`);
@@ -237,13 +266,15 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
         );
         if (options.explain) {
           const rule = loaded[0];
+          // Both renderings hold the same expressions: explain with the first one's rules.
+          const jailRules = loaded.filter((r) => r.source === rule?.source);
           if (!options.jail || !rule) {
             io.err('--explain needs --jail NAME of a rendered jail\n');
             process.exitCode = 2;
             return;
           }
           const summary = await explainFile(
-            rule,
+            jailRules,
             options.explain,
             { labels: options.labels, summary: options.summary, ipLabel: context.labels.ip },
             io,
@@ -251,7 +282,7 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
           const top = [...summary.addresses].sort((a, b) => b[1] - a[1]).slice(0, 10);
           io.out(
             [
-              `# ${rule.alert} (${rule.source}): ${summary.lines} lines, ${summary.matched} matched, ${summary.addresses.size} addresses, ${Math.round(summary.lines / summary.seconds)} lines/s`,
+              `# ${rule.jail} (${rule.source}, ${jailRules.length === 1 ? rule.alert : `${jailRules.length} rules`}): ${summary.lines} lines, ${summary.matched} matched, ${summary.addresses.size} addresses, ${Math.round(summary.lines / summary.seconds)} lines/s`,
               ...top.map(([ip, count]) => `#   ${count}\t${ip}`),
               '',
             ].join('\n'),
@@ -295,6 +326,33 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
     );
 
   rules
+    .command('docs')
+    .description('write docs/jails.md from the jail catalogue and its samples')
+    .option('--catalogue <dir>', 'jail definitions', DEFAULT_CATALOGUE)
+    .option('--tests <dir>', 'test folders, one per jail', DEFAULT_TESTS)
+    .option('--out <file>', 'write here instead of stdout')
+    .option('--check', 'fail when --out (default docs/jails.md) is not current')
+    .action((options: { catalogue: string; tests: string; out?: string; check?: boolean }) => {
+      const text = renderJailDocs(loadCatalogue(options.catalogue), options.catalogue, options.tests);
+      const out = options.out ?? (options.check ? DEFAULT_JAIL_DOCS : undefined);
+      if (options.check) {
+        if (!existsSync(out!) || readFileSync(out!, 'utf8') !== text) {
+          io.err(`${out} is stale: regenerate with \`npm run rules:render\`\n`);
+          process.exitCode = 1;
+        } else {
+          io.out(`${out} is current\n`);
+        }
+        return;
+      }
+      if (out) {
+        writeFileSync(out, text);
+        io.out(`wrote ${out}\n`);
+      } else {
+        io.out(text);
+      }
+    });
+
+  rules
     .command('corpus')
     .description("check jails against fail2ban's labelled sample logs (Debian's fail2ban package)")
     .option('--catalogue <dir>', 'jail definitions', DEFAULT_CATALOGUE)
@@ -327,7 +385,7 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
           if (options.filter) {
             jails.push({ definition, filter: options.filter, mode: options.mode, exceptions: [] });
           } else if (own) {
-            jails.push({ definition, filter: own.filter, mode: own.mode, exceptions: own.exceptions });
+            jails.push(corpusJail(definition)!);
           } else {
             unmapped.push(definition.name);
           }

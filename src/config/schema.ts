@@ -272,6 +272,49 @@ export const auditLokiSchema = z
   .refine((loki) => !(loki.bearer && loki.basic), { message: 'configure bearer or basic, not both' })
   .refine((loki) => loki.retryMin <= loki.retryMax, { message: 'retryMin must not exceed retryMax' });
 
+/**
+ * The streaming detection path (docs/streaming.md): with `detect.loki` set, every enabled jail is also
+ * evaluated from Loki's live tail. Only `url` is required; the tuning fields have safe defaults.
+ */
+export const detectLokiSchema = z
+  .strictObject({
+    /** Loki's base URL (http or https); `/loki/api/v1/tail` and `/loki/api/v1/query_range` are appended. */
+    url: z.url({ protocol: /^https?$/ }).refine((value) => {
+      const url = new URL(value);
+      return url.username === '' && url.password === '';
+    }, 'put credentials in auth, not in the URL (it is logged)'),
+    /** `X-Scope-OrgID` for a multi-tenant Loki. */
+    tenant: z
+      .string()
+      .regex(/^[A-Za-z0-9!_.*'()-]{1,150}$/, "tenant ids are letters, digits and ! _ . * ' ( ) -")
+      .refine((value) => value !== '.' && value !== '..', { message: 'a tenant id cannot be . or ..' })
+      .optional(),
+    auth: z
+      .union([
+        z.strictObject({ bearer: z.string().min(1) }),
+        z.strictObject({
+          basic: z.strictObject({ username: z.string().min(1), password: z.string().min(1) }),
+        }),
+      ])
+      .optional(),
+    /** PEM file of the CA that signed Loki's certificate (https only); the system CAs otherwise. */
+    tls: z.strictObject({ ca: z.string().min(1) }).optional(),
+    /** Most (jail, address, host) windows held at once; the least recently seen is evicted beyond it. */
+    maxTracked: z.number().int().min(100).max(10_000_000).default(100_000),
+    /** Reconnect backoff: first delay, doubled per failure up to the maximum, with jitter. */
+    retryMin: duration()
+      .refine((s) => s >= 1, 'at least 1s')
+      .default(1),
+    retryMax: duration()
+      .refine((s) => s >= 1, 'at least 1s')
+      .default(30),
+  })
+  .refine((loki) => loki.retryMin <= loki.retryMax, { message: 'retryMin must not exceed retryMax' })
+  .refine((loki) => !loki.tls || loki.url.startsWith('https:'), {
+    message: 'tls.ca needs an https:// url',
+    path: ['tls'],
+  });
+
 export const configSchema = z
   .strictObject({
     server: z
@@ -315,6 +358,7 @@ export const configSchema = z
     hosts: z.array(hostSchema).default([]),
     enforcement: enforcementSchema,
     audit: z.strictObject({ loki: auditLokiSchema.optional() }).optional(),
+    detect: z.strictObject({ loki: detectLokiSchema.optional() }).optional(),
   })
   .superRefine((config, ctx) => {
     const names = new Set<string>();
@@ -359,3 +403,4 @@ export type RawConfig = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;
 export type HostConfig = z.output<typeof hostSchema>;
 export type EnforcementSettings = z.output<typeof enforcementSchema>;
+export type DetectLokiSettings = z.output<typeof detectLokiSchema>;

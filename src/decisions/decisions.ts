@@ -4,6 +4,7 @@ import type { JailSettings } from '../domain/jail.js';
 import type { DecisionPolicy } from '../domain/policy.js';
 import type { AlertOutcome, Ban, BatchItem, ManualBanRequest, Offence, Source } from '../domain/types.js';
 import type { DecisionStore } from '../store/port.js';
+import { adoptBurstIdentities } from '../stream/identity.js';
 
 /** The jail a manual ban goes to when the request names none; it takes the defaults unless configured. */
 export const MANUAL_JAIL = 'manual';
@@ -45,9 +46,12 @@ export interface UnbanRequest {
 export interface Decisions {
   /** Jails a manual ban may name: the configured ones and `manual`. */
   readonly manualJails: Readonly<Record<string, JailSettings>>;
-  /** One delivery of alerts (a webhook group), recorded atomically; one outcome per item. */
+  /**
+   * One delivery of alerts (a webhook group, or what the Loki tail detected), recorded atomically;
+   * one outcome per item.
+   */
   recordDelivery(items: BatchItem[], source: Source): Promise<AlertOutcome[]>;
-  /** One offence from another detection path (e.g. tailing Loki); the same identity rules apply. */
+  /** One offence from any other path; the same identity rules apply. */
   recordOffence(offence: Offence): Promise<AlertOutcome>;
   /** Bans, or extends the active ban (never shortens); throws BanRefusedError when refused. */
   manualBan(request: ManualBanRequest): Promise<Ban>;
@@ -76,8 +80,14 @@ export function createDecisions(options: DecisionsOptions): Decisions {
     }
   };
 
-  const recordDelivery = async (items: BatchItem[], source: Source): Promise<AlertOutcome[]> => {
-    if (items.length === 0) return [];
+  const recordDelivery = async (converted: BatchItem[], source: Source): Promise<AlertOutcome[]> => {
+    if (converted.length === 0) return [];
+    // With the tail on, a ruler alert for a burst the tail already recorded takes that burst's
+    // identity, so the store answers `duplicate` (docs/streaming.md "Offence identity").
+    const items =
+      config.detect?.loki && source !== 'loki-tail'
+        ? await timed('findBursts', () => adoptBurstIdentities(converted, store, config.jails))
+        : converted;
     const recorded = await timed('recordBatch', () => store.recordBatch(items, policy, source));
     for (const outcome of recorded.outcomes) {
       metrics.alerts.inc({ outcome: outcome.outcome, jail: outcome.jail ?? '' });

@@ -1,5 +1,5 @@
-/** Where an offence or ban came from. */
-export type Source = 'alertmanager' | 'grafana' | 'manual' | 'api';
+/** Where an offence or ban came from; `loki-tail` is the streaming detection path (src/stream). */
+export type Source = 'alertmanager' | 'grafana' | 'loki-tail' | 'manual' | 'api';
 
 /** One firing alert that named a valid ip and a known jail: a candidate for a ban. */
 export interface Offence {

@@ -1,17 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/load.js';
 import { banNetworkFor, formatNetwork, parseAddress } from '../domain/ip.js';
+import { HOST_LABEL, LABEL_VALUE_MAX, SAMPLE_MAX, SUMMARY_MAX } from '../domain/offence-limits.js';
 import type { BatchItem, Offence, Source } from '../domain/types.js';
 import type { WebhookAlert, WebhookPayload } from './webhook-schema.js';
 
-/** Longest summary / sample kept from an alert's annotations: enough for a panel, not a log dump. */
-export const SUMMARY_MAX = 512;
-export const SAMPLE_MAX = 2048;
-/** Longest label value kept with an offence (labels are stored and shown, never executed). */
-export const LABEL_VALUE_MAX = 256;
 const LABELS_MAX = 64;
-// Host labels choose firewall targets (scope `origin`); only plain host names can match one.
-const HOST_LABEL = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
 
 export interface ConvertOptions {
   source: Extract<Source, 'alertmanager' | 'grafana'>;

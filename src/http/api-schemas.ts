@@ -22,7 +22,7 @@ export const banSchema = z
     liftedAt: isoTime.nullable(),
     liftedBy: z.string().nullable(),
     offences: z.number().int(),
-    source: z.enum(['alertmanager', 'grafana', 'manual', 'api']),
+    source: z.enum(['alertmanager', 'grafana', 'loki-tail', 'manual', 'api']),
     summary: z.string().nullable(),
     sample: z.string().nullable(),
     hosts: z.array(

@@ -5,6 +5,7 @@ import Fastify, {
   type FastifyPluginAsync,
   type FastifyServerOptions,
 } from 'fastify';
+import fp from 'fastify-plugin';
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
@@ -18,6 +19,7 @@ import type { DecisionPolicy } from '../domain/policy.js';
 import type { EnforcementStatus } from '../enforce/port.js';
 import { StoreUnavailableError } from '../store/errors.js';
 import type { DecisionStore, ReadModel } from '../store/port.js';
+import type { DetectionStatus } from '../stream/detector.js';
 import { apiRoutes } from './api-routes.js';
 import { contextPlugin } from './context.js';
 import { errorBody, HttpError } from './errors.js';
@@ -41,10 +43,12 @@ export interface AppOptions {
   now?: () => number;
   /** Registry for /metrics, when other parts of the process add series to it; default: a new one. */
   registry?: Registry;
+  /** The Loki tails of the streaming detection path, when `detect.loki` is set (reported by /readyz). */
+  detection?: { status(): DetectionStatus | undefined };
 }
 
-/** The responder as a fastify plugin: routes, auth, metrics and the one error handler. */
-export const lokibanApp: FastifyPluginAsync<AppOptions> = async (fastify, options) => {
+/** Routes, auth, metrics and the one error handler. */
+const appPlugin: FastifyPluginAsync<AppOptions> = async (fastify, options) => {
   const now = options.now ?? Date.now;
   const metrics = createMetrics({
     store: options.store,
@@ -127,12 +131,31 @@ export const lokibanApp: FastifyPluginAsync<AppOptions> = async (fastify, option
 
   fastify.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   fastify.get('/readyz', { schema: { hide: true } }, async (request, reply) => {
+    // The tails are reported, not required: a replica whose Loki tail is down still takes the ruler's
+    // webhooks, and taking it out of the load balancer would stop the backstop too.
+    const detection = options.detection?.status();
+    const detect = detection
+      ? {
+          detect: {
+            connected: detection.connected,
+            tails: detection.tails.map((tail) => ({
+              name: tail.name,
+              jails: tail.jails,
+              state: tail.state,
+              ...(tail.lastError ? { lastError: tail.lastError } : {}),
+              ...(tail.lastEntryAt !== undefined
+                ? { lastEntryAt: new Date(tail.lastEntryAt).toISOString() }
+                : {}),
+            })),
+          },
+        }
+      : {};
     try {
       await options.store.ping();
-      return { status: 'ready' };
+      return { status: 'ready', ...detect };
     } catch (error) {
       request.log.warn({ err: error }, 'store not reachable');
-      return reply.status(503).send({ status: 'unavailable', message: 'store not reachable' });
+      return reply.status(503).send({ status: 'unavailable', message: 'store not reachable', ...detect });
     }
   });
   fastify.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
@@ -144,6 +167,12 @@ export const lokibanApp: FastifyPluginAsync<AppOptions> = async (fastify, option
   await fastify.register(webhookRoutes);
   await fastify.register(apiRoutes, { prefix: '/api/v1' });
 };
+
+/**
+ * The responder as a fastify plugin. Wrapped in fastify-plugin so its decorator (`lokiban`, the
+ * services) is visible on the instance that registers it: server.ts hands the decisions to the tail.
+ */
+export const lokibanApp = fp(appPlugin, { name: 'lokiban-app', fastify: '5.x' });
 
 /** A fastify instance with lokiban's logger, limits and the app registered: what server.ts listens with. */
 export async function buildApp(

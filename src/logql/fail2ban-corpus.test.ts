@@ -13,6 +13,7 @@ import {
   defaultMode,
   evalCondition,
   linesForMode,
+  mentions,
   parityProblems,
   parseCorpus,
 } from './fail2ban-corpus.js';
@@ -50,6 +51,8 @@ const demo = [
   'Jan  1 00:00:06 box demo[1]: bad login from 203.0.113.9 port 22',
   '# failJSON: { "match": true , "host": "203.0.113.3" }',
   'Jan  1 00:00:07 box demo[1]: second line of a session',
+  '# failJSON: { "match": true , "host": "203.0.113.4" }',
+  'Jan  1 00:00:08 box demo[1]: session of 203.0.113.4 ended',
   '# addFILE: "demo-journal"',
 ].join('\n');
 const journal = [
@@ -90,6 +93,7 @@ describe('parseCorpus', () => {
       // the section whose last option set fails test.condition is skipped whole, as in fail2ban
       ['demo', 18, true, '203.0.113.2', [{ mode: 'loose' }]],
       ['demo', 20, true, '203.0.113.3', [{ mode: 'loose' }]],
+      ['demo', 22, true, '203.0.113.4', [{ mode: 'loose' }]],
       // the including file's section carries over; fileOptions merge into later sections only
       ['demo-journal', 3, true, '192.0.2.76', [{ mode: 'loose' }]],
       [
@@ -110,7 +114,16 @@ describe('parseCorpus', () => {
     expect(at(undefined)).toEqual([4, 6, 7, 10]);
     expect(at('normal')).toEqual([4, 6, 7, 10]);
     expect(at('strict')).toEqual([10, 12]);
-    expect(at('loose')).toEqual([18, 20, 3, 6]);
+    expect(at('loose')).toEqual([18, 20, 22, 3, 6]);
+  });
+
+  it('finds the address on a line in the forms daemons write it', () => {
+    expect(mentions('[client 192.0.2.1:51380] AH01797: denied', '192.0.2.1')).toBe(true);
+    expect(mentions('from ::ffff:192.0.2.1 port 22', '192.0.2.1')).toBe(true);
+    expect(mentions('rip=2001:DB8::5, lip=2001:db8::1', '2001:db8::5')).toBe(true);
+    expect(mentions('[2001:db8::5]:22 closed', '2001:db8::5')).toBe(true);
+    expect(mentions('from 192.0.2.10 port 22', '192.0.2.1')).toBe(false);
+    expect(mentions('Too many authentication failures for root', '192.0.2.1')).toBe(false);
   });
 
   it('refuses Python it does not understand instead of guessing', () => {
@@ -148,23 +161,35 @@ describe('checkJail', () => {
   it('reports another address, the reason of a miss, and a line the address of which is elsewhere', () => {
     const result = run('loose');
     expect(result.wrong).toBe(1);
-    const miss = result.results.find((r) => r.line.line === 20)!;
-    expect(miss.outcome).toEqual({
+    expect(result.results.find((r) => r.line.line === 20)!.outcome).toEqual({ kind: 'elsewhere' });
+    expect(result.elsewhere).toBe(1);
+    expect(result.results.find((r) => r.line.line === 22)!.outcome).toEqual({
       kind: 'missed',
-      why: 'dropped by line filter |= " login from " (the address is not on this line: fail2ban joins lines)',
+      why: 'dropped by line filter |= " login from "',
     });
     expect(parityProblems(result)).toContain('demo (demo/loose): 1 lines with another address');
   });
 
   it('pins exceptions to the line content and refuses stale or foreign ones', () => {
-    const text = 'Jan  1 00:00:07 box demo[1]: second line of a session';
-    const ok = run('loose', [{ file: 'demo', line: 20, sha256: sha(text), reason: 'multi-line' }]);
+    const text = 'Jan  1 00:00:08 box demo[1]: session of 203.0.113.4 ended';
+    const ok = run('loose', [{ file: 'demo', line: 22, sha256: sha(text), reason: 'multi-line' }]);
     expect(ok.exceptions).toBe(1);
     expect(ok.exceptionProblems).toEqual([]);
-    // one exception among three lines is more than 3 %
+    // one exception among five lines is more than 3 %
     expect(parityProblems(ok).some((p) => p.includes('exceptions exceed 3.0 %'))).toBe(true);
-    const changed = run('loose', [{ file: 'demo', line: 20, sha256: sha('x'), reason: 'multi-line' }]);
-    expect(changed.exceptionProblems[0]).toMatch(/demo:20 no longer matches the corpus line/);
+    const changed = run('loose', [{ file: 'demo', line: 22, sha256: sha('x'), reason: 'multi-line' }]);
+    expect(changed.exceptionProblems[0]).toMatch(/demo:22 no longer matches the corpus line/);
+    const elsewhere = run('loose', [
+      {
+        file: 'demo',
+        line: 20,
+        sha256: sha('Jan  1 00:00:07 box demo[1]: second line of a session'),
+        reason: 'r',
+      },
+    ]);
+    expect(elsewhere.exceptionProblems).toEqual([
+      'demo: exception demo:20 is not needed (elsewhere): remove it',
+    ]);
     const stale = run('strict', [{ file: 'demo', line: 10, sha256: sha('y'), reason: 'r' }]);
     expect(stale.exceptionProblems.join('\n')).toMatch(/demo:10 no longer matches/);
     const foreign = run('strict', [{ file: 'demo', line: 4, sha256: sha('z'), reason: 'r' }]);
@@ -232,7 +257,10 @@ describe('lokiban rules corpus', () => {
     );
     expect(code).toBe(1);
     expect(out).toContain('WRONG want 203.0.113.2, got 203.0.113.9');
-    expect(out).toContain(`demo:20 sha256 ${sha('Jan  1 00:00:07 box demo[1]: second line of a session')}`);
-    expect(err).toContain('FAIL demo (demo/loose): recall 25.0 % < 98.0 % (1/4)');
+    expect(out).toContain(
+      `demo:22 sha256 ${sha('Jan  1 00:00:08 box demo[1]: session of 203.0.113.4 ended')}`,
+    );
+    expect(out).toContain('ELSEWHERE want 203.0.113.3');
+    expect(err).toContain('FAIL demo (demo/loose): recall 50.0 % < 98.0 % (2/4)');
   });
 });

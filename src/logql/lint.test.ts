@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadCatalogue } from './catalogue.js';
-import { lintRules } from './lint.js';
+import { IP_LEXER_LIMIT_BYTES, lintRules, parseLokiVersion, versionProblems } from './lint.js';
 import { buildRules, resolveRenderContext } from './render.js';
 import type { LoadedRule } from './rule-test.js';
 import { DEFAULT_CATALOGUE } from './toolkit.js';
@@ -64,5 +64,41 @@ describe('rules lint', () => {
     expect(lintRules([], context).map((p) => p.rule)).toContain('sshd');
     const stray: LoadedRule = { source: 'x.yaml', alert: 'X', jail: 'nosuch', expr: sshd.expr, labels: {} };
     expect(lintRules([stray], { ...context, jails: [] })[0]!.problem).toMatch(/not enabled/);
+  });
+
+  it('refuses an expression Loki 2.7 and 2.8 cannot parse, naming the size and the limit', () => {
+    // Padding inside the line filter keeps the query valid and only makes it longer.
+    const long = sshd.expr.replace('|~ `', `|~ \`${'x'.repeat(IP_LEXER_LIMIT_BYTES - sshd.expr.length)}|`);
+    expect(Buffer.byteLength(long)).toBe(IP_LEXER_LIMIT_BYTES + 1);
+    const atLimit = sshd.expr.replace(
+      '|~ `',
+      `|~ \`${'x'.repeat(IP_LEXER_LIMIT_BYTES - sshd.expr.length - 1)}|`,
+    );
+    expect(Buffer.byteLength(atLimit)).toBe(IP_LEXER_LIMIT_BYTES);
+    expect(lint(atLimit)).toEqual([]);
+    const problems = lint(long);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(
+      /^the expression is 1025 bytes; Loki 2\.7 cannot parse an expression over 1024 bytes that uses the identifier "ip" \(grafana\/loki#9132/,
+    );
+    expect(versionProblems(long, parseLokiVersion('2.8.4'))).toHaveLength(1);
+    expect(versionProblems(long, parseLokiVersion('2.9'))).toEqual([]);
+    expect(versionProblems(long, parseLokiVersion('v3.1.0'))).toEqual([]);
+    // The bug is the `ip` identifier's look-ahead: a long query without one parses.
+    expect(versionProblems(long.replaceAll('ip', 'src'), parseLokiVersion('2.7'))).toEqual([]);
+    // An `ip` inside a string literal is not an identifier.
+    expect(versionProblems('`ip` '.repeat(300), parseLokiVersion('2.7'))).toEqual([]);
+  });
+
+  it('knows the supported Loki versions', () => {
+    expect(parseLokiVersion('2.7')).toEqual({ major: 2, minor: 7 });
+    expect(() => parseLokiVersion('2.6.7')).toThrow(/older than the oldest supported, 2\.7/);
+    expect(() => parseLokiVersion('latest')).toThrow(/not a Loki version/);
+  });
+
+  it('every shipped expression loads in the oldest supported Loki', () => {
+    for (const rule of buildRules(context, 'loki')) {
+      expect(versionProblems(rule.expr, parseLokiVersion('2.7')), rule.alert).toEqual([]);
+    }
   });
 });

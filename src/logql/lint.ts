@@ -4,6 +4,51 @@ import { parseRuleQuery, type RuleQuery, syntaxErrors } from './query.js';
 import type { RenderContext } from './render.js';
 import type { LoadedRule } from './rule-test.js';
 
+/** The oldest Loki the shipped rules are checked against, and `rules lint`'s default. */
+export const OLDEST_LOKI = '2.7';
+
+/**
+ * Loki before 2.9 cannot lex an expression over 1 KiB in which the identifier `ip` appears: the
+ * look-ahead that tells the label from the `ip()` function consumes the scanner's buffer
+ * (grafana/loki#9132, fixed in 2.9.0; recorded against 2.7.5: 1,024 bytes parse, 1,025 fail).
+ */
+export const IP_LEXER_LIMIT_BYTES = 1024;
+
+export interface LokiVersion {
+  major: number;
+  minor: number;
+}
+
+export function parseLokiVersion(text: string): LokiVersion {
+  const m = /^v?([0-9]+)\.([0-9]+)(?:\.[0-9]+)?$/.exec(text.trim());
+  if (!m) throw new Error(`"${text}" is not a Loki version (e.g. 2.7, 2.9.4, 3.0)`);
+  const version = { major: Number(m[1]), minor: Number(m[2]) };
+  const oldest = parseLokiVersion.oldest;
+  if (version.major < oldest.major || (version.major === oldest.major && version.minor < oldest.minor)) {
+    throw new Error(`Loki ${text} is older than the oldest supported, ${OLDEST_LOKI}`);
+  }
+  return version;
+}
+parseLokiVersion.oldest = { major: 2, minor: 7 } as LokiVersion;
+
+/** The expression without its string literals: what Loki's lexer sees as identifiers and keywords. */
+function outsideStrings(expr: string): string {
+  return expr.replace(/`[^`]*`|"(?:[^"\\]|\\.)*"/g, '""');
+}
+
+/** Limits of the Loki version beyond what its grammar says: the rule would not load at all. */
+export function versionProblems(expr: string, version: LokiVersion): string[] {
+  const problems: string[] = [];
+  const bytes = Buffer.byteLength(expr, 'utf8');
+  const before29 = version.major < 2 || (version.major === 2 && version.minor < 9);
+  if (before29 && bytes > IP_LEXER_LIMIT_BYTES && /\bip\b/.test(outsideStrings(expr))) {
+    problems.push(
+      `the expression is ${bytes} bytes; Loki ${version.major}.${version.minor} cannot parse an expression over ${IP_LEXER_LIMIT_BYTES} bytes that uses the identifier "ip" (grafana/loki#9132, fixed in 2.9), and the ruler then drops every rule group of the tenant: split the jail into rules`,
+    );
+  }
+  return problems;
+}
+
 export interface LintProblem {
   source: string;
   rule: string;
@@ -51,9 +96,14 @@ function checkQuery(query: RuleQuery, names: RenderContext['labels']): string[] 
 /**
  * Checks rendered rules: Grafana's LogQL grammar parses them without error nodes, the query is in the
  * subset lokiban can test, the selector is not empty, every regexp compiles as RE2, the address comes
- * from an anchored regexp and survives `sum by`, and threshold, range and allowlist match the config.
+ * from an anchored regexp and survives `sum by`, threshold, range and allowlist match the config, and
+ * the expression loads in the Loki version named.
  */
-export function lintRules(rules: LoadedRule[], context: RenderContext): LintProblem[] {
+export function lintRules(
+  rules: LoadedRule[],
+  context: RenderContext,
+  lokiVersion: LokiVersion = parseLokiVersion(OLDEST_LOKI),
+): LintProblem[] {
   const problems: LintProblem[] = [];
   const expected = new Map(context.jails.map((jail) => [jail.definition.name, jail]));
   const seen = new Set<string>();
@@ -73,6 +123,7 @@ export function lintRules(rules: LoadedRule[], context: RenderContext): LintProb
       continue;
     }
     for (const problem of checkQuery(query, context.labels)) report(problem);
+    for (const problem of versionProblems(rule.expr, lokiVersion)) report(problem);
     const jail = expected.get(rule.jail);
     if (!jail) {
       report(`jail "${rule.jail}" is not enabled in the configuration`);

@@ -29,7 +29,14 @@ jails:
 `),
     );
     const rules = buildRules(ctx, 'loki');
-    expect(rules.map((r) => r.jail)).toEqual(['nginx-botsearch', 'sshd']);
+    expect([...new Set(rules.map((r) => r.jail))]).toEqual(['nginx-botsearch', 'sshd']);
+    expect(rules.filter((r) => r.jail === 'sshd').map((r) => r.alert)).toEqual([
+      'SshdBruteForceFailed',
+      'SshdBruteForcePam',
+      'SshdBruteForceRefused',
+      'SshdBruteForceClosed',
+      'SshdBruteForceRuser',
+    ]);
     const sshd = parseRuleQuery(rules[1]!.expr);
     expect(sshd.selector).toEqual([{ name: 'unit', op: '=', value: 'ssh.service' }]);
     expect([sshd.op, sshd.threshold, sshd.range]).toEqual(['>=', 4, 3600]);
@@ -90,6 +97,39 @@ jails:
   it('reads a config whose secrets are not in the environment: rules need none', () => {
     const ctx = resolveRenderContext(catalogue, loadConfigForRules('config/lokiban.example.yaml', {}));
     expect(ctx.jails.map((j) => j.definition.name)).toContain('sshd');
+  });
+});
+
+describe('jails of several rules', () => {
+  const context = resolveRenderContext(loadCatalogue(DEFAULT_CATALOGUE));
+
+  it('render one Loki rule group per jail holding all its rules, each with the jail label', () => {
+    const file = parse(renderLoki(context).get('sshd-aggressive.yaml')!) as {
+      groups: { name: string; rules: { alert: string; labels: Record<string, string> }[] }[];
+    };
+    expect(file.groups).toHaveLength(1);
+    expect(file.groups[0]!.name).toBe('lokiban-sshd-aggressive');
+    expect(file.groups[0]!.rules.map((r) => r.alert)).toEqual([
+      'SshdAggressiveFailed',
+      'SshdAggressivePam',
+      'SshdAggressiveRefused',
+      'SshdAggressiveClosed',
+      'SshdAggressiveRuser',
+      'SshdAggressivePreauth',
+      'SshdAggressiveBanner',
+      'SshdAggressiveNegotiate',
+    ]);
+    for (const rule of file.groups[0]!.rules) expect(rule.labels.jail).toBe('sshd-aggressive');
+  });
+
+  it('give every Grafana rule a unique uid of at most 40 characters', () => {
+    const file = parse(renderGrafana(context).get('alert-rules.yaml')!) as {
+      groups: { rules: { uid: string }[] }[];
+    };
+    const uids = file.groups.flatMap((g) => g.rules.map((r) => r.uid));
+    expect(new Set(uids).size).toBe(uids.length);
+    for (const uid of uids) expect(uid.length).toBeLessThanOrEqual(40);
+    expect(uids).toContain('lokiban-sshd-aggressive-negotiate');
   });
 });
 

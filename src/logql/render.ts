@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Scalar, stringify } from 'yaml';
 import type { z } from 'zod';
 import type { Config } from '../config/load.js';
@@ -13,7 +14,7 @@ export type RenderFormat = 'loki' | 'grafana';
 // [0-9] rather than \d: ASCII digits in every RE2 flavour, whatever its Unicode settings.
 const IPV4 = String.raw`(?:[0-9]{1,3}\.){3}[0-9]{1,3}`;
 // Loose on purpose (the responder re-validates every address): hex groups with 2–7 colons, `::` allowed.
-const IPV6 = '[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}';
+const IPV6 = '[0-9A-Fa-f]*(?::[0-9A-Fa-f]*){2,7}';
 // An IPv4-mapped address (`::ffff:1.2.3.4`, sshd on a dual-stack socket) is extracted as plain IPv4 so
 // one attacker is one series, and the responder sees the same address whichever socket saw it.
 const MAPPED_PREFIX = '(?:::[fF]{4}:)?';
@@ -23,8 +24,12 @@ export function hostGroup(ipLabel: string): string {
   return `${MAPPED_PREFIX}(?P<${ipLabel}>${IPV4}|${IPV6})`;
 }
 
-// Anchored at the start of the line, where only the log writer (never the client) puts text.
-const SYSLOG_PREFIX = String.raw`(?:(?:[A-Z][a-z]{2} {1,2}[0-9]{1,2} [0-9]{2}:[0-9]{2}:[0-9]{2}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(?:Z|[+-][0-9]{2}:?[0-9]{2})) [A-Za-z0-9._-]+ [A-Za-z0-9_./-]+(?:\[[0-9]+\])?: )?`;
+// Anchored at the start of the line, where only the log writer (never the client) puts text. Either
+// RFC 5424 (`<PRI>1 TIME HOST APP PROCID MSGID SD `; an SD element ends at its first unquoted `]`) or
+// RFC 3164 / ISO 8601 / daemontools' TAI64N / journal (`[TIME ][HOST ]prog[pid]: `, `[prog] `), then
+// Solaris' message id and a kernel timestamp. Every part has a fixed number of space-free tokens, so the prefix cannot
+// reach into the message.
+const SYSLOG_PREFIX = String.raw`(?:<[0-9]+>[0-9]+ \S+ \S+ \S+ \S+ \S+ (?:-|(?:\[(?:[^\]"]|"(?:[^"\\]|\\.)*")*\])+) |(?:(?:[A-Z][a-z]{2} {1,2}[0-9]{1,2} [0-9:]{8}|[0-9-]{10}T[0-9:.+-]+Z?|@[0-9a-f]{24}) )?(?:[\w.-]+ )?(?:[\w./-]+(?:\[[0-9]+\])?:|\[[\w./-]+\]:?) (?:\[ID [0-9]+ \S+\] )?(?:kernel: ?\[ *[0-9.]+\]:? )?)?`;
 
 export function expandRegexp(regexp: string, ipLabel: string): string {
   return regexp.replace(HOST_PLACEHOLDER, hostGroup(ipLabel)).replaceAll(SYSLOG_PLACEHOLDER, SYSLOG_PREFIX);
@@ -49,6 +54,8 @@ export interface RenderContext {
 
 export interface RenderedRule {
   jail: string;
+  /** The rule's name within a jail split in several; '' for a single-rule jail. */
+  part: string;
   alert: string;
   expr: string;
   maxretry: number;
@@ -111,14 +118,20 @@ function doubleQuote(value: string): string {
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
-export function buildExpr(jail: ResolvedJail, labels: RenderContext['labels']): string {
+export type JailRule = JailDefinition['rules'][number];
+
+export function buildExpr(
+  jail: ResolvedJail,
+  labels: RenderContext['labels'],
+  rule: JailRule = jail.definition.rules[0]!,
+): string {
   const { definition } = jail;
   if (!isBareSelector(jail.selector)) {
     throw new Error(`${definition.name}: selector ${jail.selector} is not a bare LogQL stream selector`);
   }
-  const regexp = expandRegexp(definition.regexp, labels.ip);
+  const regexp = expandRegexp(rule.regexp, labels.ip);
   const stages = [
-    ...definition.filters.map((filter) => `${filter.op} ${quoteLogql(filter.value)}`),
+    ...rule.filters.map((filter) => `${filter.op} ${quoteLogql(filter.value)}`),
     `| regexp ${quoteLogql(regexp)}`,
     `| ${labels.ip} != ""`,
     ...jail.ignoreip.map((entry) => {
@@ -140,25 +153,35 @@ function runbookUrl(base: string, jail: string): string {
 
 export function buildRules(context: RenderContext, format: RenderFormat): RenderedRule[] {
   const value = format === 'loki' ? '{{ $value }}' : '{{ $values.A.Value }}';
-  return context.jails.map((jail) => {
-    const expr = buildExpr(jail, context.labels);
-    // The selector is operator input: refuse anything that is not a bare stream selector.
-    parseRuleQuery(expr);
-    const { definition } = jail;
-    return {
-      jail: definition.name,
-      alert: definition.alert,
-      expr,
-      maxretry: jail.maxretry,
-      findtime: jail.findtime,
-      labels: { [context.labels.jail]: definition.name, severity: definition.severity },
-      annotations: {
-        summary: definition.summary,
-        description: `${definition.description} ${value} matching lines from {{ $labels.${context.labels.ip} }} in ${formatDuration(jail.findtime)} (maxretry ${jail.maxretry}).`,
-        runbook_url: runbookUrl(context.rules.runbookBaseUrl, definition.name),
-      },
-    };
-  });
+  return context.jails.flatMap((jail) =>
+    jail.definition.rules.map((part) => {
+      const expr = buildExpr(jail, context.labels, part);
+      // The selector is operator input: refuse anything that is not a bare stream selector.
+      parseRuleQuery(expr);
+      const { definition } = jail;
+      return {
+        jail: definition.name,
+        part: part.name,
+        alert: `${definition.alert}${part.name.charAt(0).toUpperCase()}${part.name.slice(1)}`,
+        expr,
+        maxretry: jail.maxretry,
+        findtime: jail.findtime,
+        labels: { [context.labels.jail]: definition.name, severity: definition.severity },
+        annotations: {
+          summary: definition.summary,
+          description: `${definition.description} ${value} matching lines from {{ $labels.${context.labels.ip} }} in ${formatDuration(jail.findtime)} (maxretry ${jail.maxretry}).`,
+          runbook_url: runbookUrl(context.rules.runbookBaseUrl, definition.name),
+        },
+      };
+    }),
+  );
+}
+
+/** Rendered rules grouped by jail, in catalogue order: one rule group per jail. */
+function byJail(rules: RenderedRule[]): RenderedRule[][] {
+  const groups = new Map<string, RenderedRule[]>();
+  for (const rule of rules) groups.set(rule.jail, [...(groups.get(rule.jail) ?? []), rule]);
+  return [...groups.values()];
 }
 
 /** Long LogQL reads best as a literal block: no YAML quoting or escaping on top of LogQL's own. */
@@ -175,22 +198,21 @@ function toYaml(value: unknown): string {
 /** Loki ruler files: one Prometheus-style rule group per jail, for the tenant's rules directory. */
 export function renderLoki(context: RenderContext): Map<string, string> {
   const files = new Map<string, string>();
-  for (const rule of buildRules(context, 'loki')) {
+  for (const rules of byJail(buildRules(context, 'loki'))) {
+    const jail = rules[0]!.jail;
     files.set(
-      `${rule.jail}.yaml`,
+      `${jail}.yaml`,
       toYaml({
         groups: [
           {
-            name: `lokiban-${rule.jail}`,
+            name: `lokiban-${jail}`,
             interval: formatDuration(context.rules.evaluationInterval),
-            rules: [
-              {
-                alert: rule.alert,
-                expr: literal(rule.expr),
-                labels: rule.labels,
-                annotations: rule.annotations,
-              },
-            ],
+            rules: rules.map((rule) => ({
+              alert: rule.alert,
+              expr: literal(rule.expr),
+              labels: rule.labels,
+              annotations: rule.annotations,
+            })),
           },
         ],
       }),
@@ -199,50 +221,59 @@ export function renderLoki(context: RenderContext): Map<string, string> {
   return files;
 }
 
+/**
+ * Grafana rule uids are at most 40 characters: a long jail and rule name keep a hash suffix so two
+ * rules never share one.
+ */
+function grafanaUid(rule: RenderedRule): string {
+  const uid = rule.part ? `lokiban-${rule.jail}-${rule.part}` : `lokiban-${rule.jail}`;
+  if (uid.length <= 40) return uid;
+  const hash = createHash('sha256').update(uid).digest('hex').slice(0, 8);
+  return `${uid.slice(0, 31)}-${hash}`;
+}
+
 /** Grafana alerting file provisioning: rule groups on a Loki datasource, contact point, policy. */
 export function renderGrafana(context: RenderContext): Map<string, string> {
   const g = context.rules.grafana;
-  const groups = buildRules(context, 'grafana').map((rule) => ({
+  const groups = byJail(buildRules(context, 'grafana')).map((rules) => ({
     orgId: g.orgId,
-    name: `lokiban-${rule.jail}`,
+    name: `lokiban-${rules[0]!.jail}`,
     folder: g.folder,
     interval: formatDuration(context.rules.evaluationInterval),
-    rules: [
-      {
-        uid: `lokiban-${rule.jail}`.slice(0, 40),
-        title: rule.alert,
-        condition: 'C',
-        data: [
-          {
-            refId: 'A',
-            queryType: 'instant',
-            relativeTimeRange: { from: rule.findtime, to: 0 },
-            datasourceUid: g.datasourceUid,
-            model: { refId: 'A', expr: literal(rule.expr), queryType: 'instant', editorMode: 'code' },
-          },
-          {
-            // The threshold lives in the LogQL (one source of truth with the Loki ruler); every series
-            // the query returns is an offender.
+    rules: rules.map((rule) => ({
+      uid: grafanaUid(rule),
+      title: rule.alert,
+      condition: 'C',
+      data: [
+        {
+          refId: 'A',
+          queryType: 'instant',
+          relativeTimeRange: { from: rule.findtime, to: 0 },
+          datasourceUid: g.datasourceUid,
+          model: { refId: 'A', expr: literal(rule.expr), queryType: 'instant', editorMode: 'code' },
+        },
+        {
+          // The threshold lives in the LogQL (one source of truth with the Loki ruler); every series
+          // the query returns is an offender.
+          refId: 'C',
+          datasourceUid: '__expr__',
+          relativeTimeRange: { from: 0, to: 0 },
+          model: {
             refId: 'C',
-            datasourceUid: '__expr__',
-            relativeTimeRange: { from: 0, to: 0 },
-            model: {
-              refId: 'C',
-              type: 'threshold',
-              expression: 'A',
-              conditions: [{ evaluator: { type: 'gt', params: [0] } }],
-            },
+            type: 'threshold',
+            expression: 'A',
+            conditions: [{ evaluator: { type: 'gt', params: [0] } }],
           },
-        ],
-        // No offenders is the normal state, not missing data.
-        noDataState: 'OK',
-        execErrState: 'Error',
-        for: '0s',
-        labels: rule.labels,
-        annotations: rule.annotations,
-        isPaused: false,
-      },
-    ],
+        },
+      ],
+      // No offenders is the normal state, not missing data.
+      noDataState: 'OK',
+      execErrState: 'Error',
+      for: '0s',
+      labels: rule.labels,
+      annotations: rule.annotations,
+      isPaused: false,
+    })),
   }));
   const settings: Record<string, unknown> = { url: g.responderUrl, httpMethod: 'POST' };
   if (g.auth === 'bearer') {

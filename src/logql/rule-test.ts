@@ -188,31 +188,55 @@ export interface LabelNames {
   host: string;
 }
 
-/** Runs one test file against one rendered rule: per-line extraction, then alerts at each time. */
+/**
+ * Runs one test file against the rendered rules of one jail (several when the jail is split):
+ * per-line extraction, then the alerts of all its rules at each time. A line two rules count is a
+ * failure: it would count one attempt twice.
+ */
 export function runJailTest(
-  rule: LoadedRule,
+  rules: LoadedRule | LoadedRule[],
   test: JailTest,
   names: LabelNames = { ip: 'ip', jail: 'jail', host: 'host' },
   options: { skipAlerts?: boolean } = {},
 ): TestResult {
+  const all = Array.isArray(rules) ? rules : [rules];
   const failures: string[] = [];
-  const compiled = compileQuery(parseRuleQuery(rule.expr));
+  const compiledRules = all.map((rule) => ({ rule, compiled: compileQuery(parseRuleQuery(rule.expr)) }));
+  const first = compiledRules[0]!.compiled;
   const entries: LogEntry[] = [];
   for (const [streamIndex, stream] of test.streams.entries()) {
-    const labels: Record<string, string> = { ...(stream.labels ?? defaultStreamLabels(compiled)) };
+    const labels: Record<string, string> = { ...(stream.labels ?? defaultStreamLabels(first)) };
     if (stream.host !== undefined) labels[names.host] = stream.host;
-    if (!compiled.selects(labels)) {
-      failures.push(`stream ${streamIndex} ${formatLabels(labels)} is not selected by the rule's selector`);
+    for (const { rule, compiled } of compiledRules) {
+      if (!compiled.selects(labels)) {
+        failures.push(
+          `stream ${streamIndex} ${formatLabels(labels)} is not selected by the selector of ${rule.alert}`,
+        );
+      }
     }
     stream.lines.forEach((item, lineIndex) => {
       const ts = stream.start + lineIndex * stream.step;
       entries.push({ ts, line: item.line, labels });
-      const result = compiled.process(item.line, labels);
-      const got = result ? (result[names.ip] ?? '') : null;
+      const hits = compiledRules.flatMap(({ rule, compiled }) => {
+        const result = compiled.process(item.line, labels);
+        return result ? [{ alert: rule.alert, ip: result[names.ip] ?? '' }] : [];
+      });
+      const got = hits[0]?.ip ?? null;
       const want = item.ip ?? null;
-      if (got !== want) {
-        const verdict = compiled.explain(item.line, labels);
-        const why = verdict.matched ? '' : ` (dropped by ${verdict.droppedBy})`;
+      if (hits.length > 1) {
+        failures.push(
+          `stream ${streamIndex} line ${lineIndex + 1}: counted by ${hits.map((h) => h.alert).join(' and ')}\n      ${item.line}`,
+        );
+      } else if (got !== want) {
+        const why =
+          got === null
+            ? ` (dropped by ${compiledRules
+                .map(({ compiled }) => {
+                  const verdict = compiled.explain(item.line, labels);
+                  return verdict.matched ? '' : verdict.droppedBy;
+                })
+                .join('; ')})`
+            : '';
         failures.push(
           `stream ${streamIndex} line ${lineIndex + 1}: expected ${want === null ? 'no match' : `ip ${want}`}, got ${got === null ? `no match${why}` : `ip ${got}`}\n      ${item.line}`,
         );
@@ -220,32 +244,33 @@ export function runJailTest(
     });
   }
   for (const evaluation of options.skipAlerts ? [] : test.alerts) {
-    const samples = compiled.evaluate(entries, evaluation.at);
-    const actual = samples.map((sample) => {
-      const seriesJail = sample.labels[names.jail];
-      if (
-        seriesJail !== undefined &&
-        rule.labels[names.jail] !== undefined &&
-        seriesJail !== rule.labels[names.jail]
-      ) {
-        failures.push(
-          `series ${names.jail}="${seriesJail}" is overridden by the rule label "${rule.labels[names.jail]}"`,
-        );
-      }
-      const merged = { ...sample.labels, ...rule.labels };
-      return {
-        key: formatLabels({
-          [names.ip]: merged[names.ip] ?? '',
-          [names.jail]: merged[names.jail] ?? '',
-          ...(merged[names.host] ? { [names.host]: merged[names.host]! } : {}),
-        }),
-        value: sample.value,
-      };
-    });
+    const actual = compiledRules.flatMap(({ rule, compiled }) =>
+      compiled.evaluate(entries, evaluation.at).map((sample) => {
+        const seriesJail = sample.labels[names.jail];
+        if (
+          seriesJail !== undefined &&
+          rule.labels[names.jail] !== undefined &&
+          seriesJail !== rule.labels[names.jail]
+        ) {
+          failures.push(
+            `series ${names.jail}="${seriesJail}" is overridden by the rule label "${rule.labels[names.jail]}"`,
+          );
+        }
+        const merged = { ...sample.labels, ...rule.labels };
+        return {
+          key: formatLabels({
+            [names.ip]: merged[names.ip] ?? '',
+            [names.jail]: merged[names.jail] ?? '',
+            ...(merged[names.host] ? { [names.host]: merged[names.host]! } : {}),
+          }),
+          value: sample.value,
+        };
+      }),
+    );
     const expected = evaluation.firing.map((alert) => ({
       key: formatLabels({
         [names.ip]: alert.ip,
-        [names.jail]: rule.jail,
+        [names.jail]: all[0]!.jail,
         ...(alert.host ? { [names.host]: alert.host } : {}),
       }),
       value: alert.value,
@@ -268,8 +293,8 @@ export function runJailTest(
     }
   }
   return {
-    jail: rule.jail,
-    source: rule.source,
+    jail: all[0]!.jail,
+    source: all[0]!.source,
     lines: entries.length,
     evaluations: options.skipAlerts ? 0 : test.alerts.length,
     failures,
@@ -307,11 +332,16 @@ export function runTestSuite(
       problems.push(`${jail}: no tests in ${dir}`);
       continue;
     }
+    // One rendering (a Loki file, Grafana's rule file) holds all the rules of a jail.
+    const renderings = new Map<string, LoadedRule[]>();
+    for (const rule of rules.filter((r) => r.jail === jail)) {
+      renderings.set(rule.source, [...(renderings.get(rule.source) ?? []), rule]);
+    }
     for (const file of files.sort()) {
       const test = loadJailTest(join(dir, file));
-      for (const rule of rules.filter((r) => r.jail === jail)) {
-        const result = runJailTest(rule, test, names, { skipAlerts: skipAlertsFor.has(jail) });
-        results.push({ ...result, source: `${rule.source} ← ${join(dir, file)}` });
+      for (const [source, jailRules] of renderings) {
+        const result = runJailTest(jailRules, test, names, { skipAlerts: skipAlertsFor.has(jail) });
+        results.push({ ...result, source: `${source} ← ${join(dir, file)}` });
       }
     }
   }

@@ -27,6 +27,7 @@ export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..
 export const DEFAULT_CATALOGUE = join(PACKAGE_ROOT, 'alert-rules', 'jails');
 export const DEFAULT_TESTS = join(PACKAGE_ROOT, 'alert-rules', 'tests');
 export const RENDERED_DIR = join(PACKAGE_ROOT, 'alert-rules', 'rendered');
+export const DEFAULT_JAIL_DOCS = join(PACKAGE_ROOT, 'docs', 'jails.md');
 
 /**
  * Reads lokiban.yaml for rule rendering. Rules need no secrets, so a `${NAME}` that is not set

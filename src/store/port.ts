@@ -7,6 +7,12 @@ export interface RecordedBatch {
   wake: string[];
 }
 
+/** What the store knows of one burst offence: when it started and, once known, when it ended. */
+export interface BurstRecord {
+  startsAt: number;
+  endedAt: number | null;
+}
+
 export interface BanQuery {
   active?: boolean;
   jail?: string;
@@ -83,6 +89,14 @@ export interface DecisionStore {
    * two deliveries race. Throws if nothing could be made durable (the caller answers 5xx).
    */
   recordBatch(items: BatchItem[], policy: DecisionPolicy, source: Source): Promise<RecordedBatch>;
+  /**
+   * For each query, the offence with that fingerprint that started latest at or before `at` (epoch
+   * ms): how a ruler alert finds the tail's burst it repeats (src/stream/identity.ts). Served by the
+   * unique (fingerprint, starts_at) index; one answer per query, in order.
+   */
+  findBursts(
+    queries: ReadonlyArray<{ fingerprint: string; at: number }>,
+  ): Promise<Array<BurstRecord | undefined>>;
   /** Bans or extends; throws BanRefusedError (domain/guard.ts) when the guard refuses, recording nothing. */
   manualBan(request: ManualBanRequest, policy: DecisionPolicy): Promise<{ ban: Ban; wake: string[] }>;
   /** Lifts active bans of `ip` (all jails, or one); their targets become `absent`. History keeps counting. */

@@ -8,6 +8,7 @@ import {
   CORPUS_TABLE_HEADERS,
   type CorpusLine,
   canonicalAddress,
+  corpusJail,
   corpusTableRow,
   findCorpus,
   type JailCorpusResult,
@@ -31,9 +32,8 @@ const results: JailCorpusResult[] = [];
 
 afterAll(() => {
   if (results.length === 0) return;
-  process.stdout.write(
-    `fail2ban corpus parity\n${renderTable(CORPUS_TABLE_HEADERS, results.map(corpusTableRow))}\n`,
-  );
+  // console, not process.stdout: the test set-up sends stdout to a log file.
+  console.log(`fail2ban corpus parity\n${renderTable(CORPUS_TABLE_HEADERS, results.map(corpusTableRow))}`);
 });
 
 /** fail2ban compares addresses as addresses (`2001:DB8::1` equals `2001:db8::1`), names as text. */
@@ -52,7 +52,36 @@ function oracleHost(oracle: OracleRow[], filter: string, line: string): string |
   return oracle.find((row) => row.filter === filter && row.line === line)?.host ?? null;
 }
 
+/** Jails fail2ban has no filter for. */
+const NO_COUNTERPART = new Set(['recidive']);
+/**
+ * Jails whose parity work is still under way: each must gain its `fail2ban:` block and leave this
+ * list, which must end up empty.
+ */
+const AWAITING_PARITY = new Set([
+  'apache-auth',
+  'dovecot',
+  'exim',
+  'nginx-botsearch',
+  'nginx-http-auth',
+  'nginx-limit-req',
+  'postfix',
+  'postfix-sasl',
+  'proftpd',
+  'pure-ftpd',
+  'vsftpd',
+]);
+
 describe("fail2ban's sample corpus", () => {
+  it('names a fail2ban counterpart for every jail that has one', () => {
+    const missing = catalogue
+      .filter((d) => !d.fail2ban && !NO_COUNTERPART.has(d.name) && !AWAITING_PARITY.has(d.name))
+      .map((d) => d.name);
+    expect(missing, 'jails without a fail2ban: block').toEqual([]);
+    const done = catalogue.filter((d) => d.fail2ban && AWAITING_PARITY.has(d.name)).map((d) => d.name);
+    expect(done, 'jails at parity still listed as awaiting it').toEqual([]);
+  });
+
   it('is installed', () => {
     if (!location && !process.env.CI) {
       console.warn(
@@ -112,13 +141,7 @@ describe("fail2ban's sample corpus", () => {
     'jail %s',
     (_name, definition) => {
       it('catches what fail2ban catches, with the same address, and nothing fail2ban does not', () => {
-        const parity = definition.fail2ban!;
-        const result = runJailCorpus(
-          { definition, filter: parity.filter, mode: parity.mode, exceptions: parity.exceptions },
-          context,
-          location!,
-          cache,
-        );
+        const result = runJailCorpus(corpusJail(definition)!, context, location!, cache);
         results.push(result);
         expect(parityProblems(result)).toEqual([]);
       });

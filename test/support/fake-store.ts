@@ -1,7 +1,14 @@
 import type { DecisionPolicy } from '../../src/domain/policy.js';
 import type { AlertOutcome, Ban, BatchItem, ManualBanRequest, Source } from '../../src/domain/types.js';
 import type { AppStore } from '../../src/http/app.js';
-import type { AuditEvent, BanQuery, RecordedBatch, Stats, StatsQuery } from '../../src/store/port.js';
+import type {
+  AuditEvent,
+  BanQuery,
+  BurstRecord,
+  RecordedBatch,
+  Stats,
+  StatsQuery,
+} from '../../src/store/port.js';
 
 /**
  * An in-memory Store for HTTP unit tests: enough semantics (dedupe, ban, extend, unban, audit) to
@@ -78,6 +85,19 @@ export class FakeStore implements AppStore {
 
   async ping(): Promise<void> {
     if (this.pingFails) throw new Error('database is locked');
+  }
+
+  async findBursts(
+    queries: ReadonlyArray<{ fingerprint: string; at: number }>,
+  ): Promise<Array<BurstRecord | undefined>> {
+    this.check();
+    return queries.map(({ fingerprint, at }) => {
+      const starts = [...this.offences]
+        .map((key) => key.split('|'))
+        .filter(([f, t]) => f === fingerprint && Number(t) <= at)
+        .map(([, t]) => Number(t));
+      return starts.length > 0 ? { startsAt: Math.max(...starts), endedAt: null } : undefined;
+    });
   }
 
   async recordBatch(items: BatchItem[], policy: DecisionPolicy, source: Source): Promise<RecordedBatch> {

@@ -440,6 +440,42 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
       });
     });
 
+    describe('bursts', () => {
+      it('finds the latest offence of a fingerprint at or before a time, with its end once recorded', async () => {
+        const { policy, clock } = makePolicy();
+        const burst = (startsAt: number) =>
+          offence('203.0.113.9', 'sshd', { fingerprint: 'burst:contract', startsAt, source: 'loki-tail' });
+        await store.recordBatch([burst(T0 + MINUTE)], policy, 'loki-tail');
+        await store.recordBatch([burst(T0 + HOUR)], policy, 'loki-tail');
+        clock.now += 2 * HOUR;
+        const ended: BatchItem = {
+          kind: 'resolved',
+          index: 0,
+          fingerprint: 'burst:contract',
+          startsAt: T0 + MINUTE,
+          endsAt: T0 + 10 * MINUTE,
+          ip: '203.0.113.9',
+          jail: 'sshd',
+        };
+        await store.recordBatch([ended], policy, 'loki-tail');
+        const found = await store.findBursts([
+          { fingerprint: 'burst:contract', at: T0 },
+          { fingerprint: 'burst:contract', at: T0 + MINUTE },
+          { fingerprint: 'burst:contract', at: T0 + 30 * MINUTE },
+          { fingerprint: 'burst:contract', at: T0 + 2 * HOUR },
+          { fingerprint: 'burst:other', at: T0 + 2 * HOUR },
+        ]);
+        expect(found).toEqual([
+          undefined,
+          { startsAt: T0 + MINUTE, endedAt: T0 + 10 * MINUTE },
+          { startsAt: T0 + MINUTE, endedAt: T0 + 10 * MINUTE },
+          { startsAt: T0 + HOUR, endedAt: null },
+          undefined,
+        ]);
+        expect(await store.findBursts([])).toEqual([]);
+      });
+    });
+
     describe('unban', () => {
       it('lifts active bans, withdraws every target, and keeps history for escalation', async () => {
         const { policy, clock } = makePolicy();

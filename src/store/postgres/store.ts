@@ -17,7 +17,16 @@ import {
 import type { DecisionPolicy } from '../../domain/policy.js';
 import type { AlertOutcome, Ban, BatchItem, ManualBanRequest, Offence, Source } from '../../domain/types.js';
 import { StoreUnavailableError } from '../errors.js';
-import type { AuditEvent, BanQuery, OutboxItem, RecordedBatch, Stats, StatsQuery, Store } from '../port.js';
+import type {
+  AuditEvent,
+  BanQuery,
+  BurstRecord,
+  OutboxItem,
+  RecordedBatch,
+  Stats,
+  StatsQuery,
+  Store,
+} from '../port.js';
 import {
   type AuditRow,
   type BanRow,
@@ -441,6 +450,30 @@ export class PostgresStore implements Store {
   }
 
   // ---------------------------------------------------------------- reads
+
+  async findBursts(
+    queries: ReadonlyArray<{ fingerprint: string; at: number }>,
+  ): Promise<Array<BurstRecord | undefined>> {
+    if (queries.length === 0) return [];
+    return this.read('find bursts', async (db) => {
+      // One round trip for a whole webhook group: each query is an index probe of (fingerprint, starts_at).
+      const { rows } = await db.query<{ n: number; starts_at: number; ended_at: number | null }>(
+        `SELECT q.n, o.starts_at, o.ended_at
+           FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS q (fingerprint, at, n)
+           CROSS JOIN LATERAL (
+             SELECT starts_at, ended_at FROM offences
+              WHERE fingerprint = q.fingerprint AND starts_at <= q.at
+              ORDER BY starts_at DESC LIMIT 1
+           ) o`,
+        [queries.map((q) => q.fingerprint), queries.map((q) => q.at)],
+      );
+      const found = new Map(rows.map((row) => [Number(row.n), row]));
+      return queries.map((_query, index) => {
+        const row = found.get(index + 1);
+        return row ? { startsAt: row.starts_at, endedAt: row.ended_at } : undefined;
+      });
+    });
+  }
 
   async getBan(id: number): Promise<Ban | undefined> {
     return this.read('get ban', (db) => this.loadBan(db, id));

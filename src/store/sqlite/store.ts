@@ -18,7 +18,16 @@ import {
 } from '../../domain/decide.js';
 import type { DecisionPolicy } from '../../domain/policy.js';
 import type { AlertOutcome, Ban, BatchItem, ManualBanRequest, Offence, Source } from '../../domain/types.js';
-import type { AuditEvent, BanQuery, OutboxItem, RecordedBatch, Stats, StatsQuery, Store } from '../port.js';
+import type {
+  AuditEvent,
+  BanQuery,
+  BurstRecord,
+  OutboxItem,
+  RecordedBatch,
+  Stats,
+  StatsQuery,
+  Store,
+} from '../port.js';
 import {
   type AuditRow,
   type BanRow,
@@ -78,6 +87,9 @@ function prepare(db: Database.Database) {
       [string, number],
       { id: number; ip: string; jail: string; ban_id: number | null }
     >('SELECT id, ip, jail, ban_id FROM offences WHERE fingerprint = ? AND starts_at = ?'),
+    latestOffence: db.prepare<[string, number], { starts_at: number; ended_at: number | null }>(
+      'SELECT starts_at, ended_at FROM offences WHERE fingerprint = ? AND starts_at <= ? ORDER BY starts_at DESC LIMIT 1',
+    ),
     settleOffence: db.prepare<[{ id: number; outcome: string; banId: number | null }]>(
       'UPDATE offences SET outcome = @outcome, ban_id = @banId WHERE id = @id',
     ),
@@ -355,6 +367,18 @@ export class SqliteStore implements Store {
     return new Promise<RecordedBatch>((resolve, reject) => {
       this.queue.push({ items: screened, policy, source, now, resolve, reject });
       this.scheduleGroup();
+    });
+  }
+
+  async findBursts(
+    queries: ReadonlyArray<{ fingerprint: string; at: number }>,
+  ): Promise<Array<BurstRecord | undefined>> {
+    // Queued batches may hold the burst: commit them first, as every other read does.
+    this.flush();
+    const s = this.s();
+    return queries.map(({ fingerprint, at }) => {
+      const row = s.latestOffence.get(fingerprint, at);
+      return row ? { startsAt: row.starts_at, endedAt: row.ended_at } : undefined;
     });
   }
 
