@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import pino from 'pino';
@@ -22,6 +23,8 @@ export interface EnforcementRuntime {
   notify(hosts?: readonly string[]): void;
   start(): void;
   stop(): Promise<void>;
+  /** Local addresses of the live connections to hosts; the decision policy never bans them. */
+  localAddresses?(): readonly string[];
 }
 
 export interface ServerOptions {
@@ -69,6 +72,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   let detector: StreamDetector | undefined;
   try {
     runtime = options.enforcement?.({ store, logger });
+    policy.protectedNetworks.track(() => runtime?.localAddresses?.() ?? []);
     audit = auditShipperFromConfig(config, { store, logger, registry });
     app = await buildApp(
       {
@@ -140,7 +144,15 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   audit?.start();
   detector?.start();
   app.log.info(
-    { url, store: 'sqlite' in config.store ? 'sqlite' : 'postgres', transport: config.transport },
+    {
+      url,
+      store: 'sqlite' in config.store ? 'sqlite' : 'postgres',
+      // A relative path is relative to the working directory: name the file actually opened.
+      ...('sqlite' in config.store && config.store.sqlite !== ':memory:'
+        ? { database: resolve(config.store.sqlite) }
+        : {}),
+      transport: config.transport,
+    },
     'lokiban listening',
   );
   return { app, store, url, close };

@@ -116,6 +116,7 @@ describe('startServer', () => {
                 lastError: null,
                 lastAppliedAt: null,
                 lastReconcile: null,
+                setAside: { count: 0, examples: [] },
               },
             ],
           },
@@ -135,8 +136,9 @@ describe('startServer', () => {
     const hosts = await fetch(`${server.url}/api/v1/hosts`, {
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
     });
+    // The configuration runs the dry-run transport: a host its runtime calls up is reported dry-run.
     expect(((await hosts.json()) as { hosts: Array<{ state: string }> }).hosts.map((h) => h.state)).toEqual([
-      'up',
+      'dry-run',
       'unknown',
     ]);
     await server.close();

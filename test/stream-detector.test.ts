@@ -51,7 +51,7 @@ describe('tail grouping', () => {
     expect(skipped).toEqual([]);
     const groups = groupTails(pipelines);
     expect(pipelines).toHaveLength(catalogue.length);
-    // Fourteen selectors are one job="…" matcher and merge into a single job=~ tail; recidive reads
+    // Every selector but one is a single job="…" matcher: they merge into one job=~ tail; recidive reads
     // {job="lokiban", stream="audit"} on a tail of its own.
     expect(groups).toHaveLength(2);
     expect(groups[0]!.query.startsWith('{job=~"')).toBe(true);
@@ -266,6 +266,32 @@ describe('StreamDetector → store', () => {
     expect(a.recorded.flat()).toMatchObject([
       { kind: 'offence', offence: { startsAt: T0 + 4000, ip: ATTACKER } },
     ]);
+  });
+
+  it('caps the windows it holds, counting evictions in /metrics', async () => {
+    const cfg = parseConfig(
+      JSON.stringify({
+        auth: { webhook: { bearer: 'webhook-token-0123456789' } },
+        jails: { sshd: {} },
+        detect: { loki: { url: 'http://127.0.0.1:1', maxTracked: 100 } },
+      }),
+      {},
+    );
+    const registry = new Registry();
+    const detector = new StreamDetector({
+      config: { jails: cfg.jails, labels: cfg.labels, detect: { loki: cfg.detect!.loki! } },
+      catalogue,
+      record: async () => [],
+      logger: pino({ level: 'silent' }),
+      registry,
+      now: () => T0,
+    });
+    const flood = Array.from({ length: 1000 }, (_, i) => failures(`10.9.${i >> 8}.${i & 255}`, T0, 1)[0]!);
+    detector.process(detector.groups[0]!, flood, 'live');
+    const text = await registry.metrics();
+    expect(text).toContain('lokiban_tail_tracked_addresses 100');
+    expect(text).toContain('lokiban_tail_evictions_total 900');
+    expect(text).toContain('lokiban_tail_lines_matched_total{jail="sshd"} 1000');
   });
 
   it('takes the address from sshd’s own suffix, never from attacker-written text', async () => {

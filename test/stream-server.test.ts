@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
 import { type RunningServer, startServer } from '../src/server.js';
+import { burstFingerprint } from '../src/stream/identity.js';
 import { type LokiDouble, startLokiDouble } from './support/loki-double.js';
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 10_000) {
@@ -129,6 +130,36 @@ describe('responder with detect.loki', () => {
     expect(body.results.map((r) => r.outcome)).toEqual(['duplicate']);
     const bans = await server.store.listBans({ ip: '192.0.2.44' }, Date.now());
     expect(bans).toMatchObject([{ offences: 1, level: 0, source: 'loki-tail' }]);
+  });
+
+  it('counts a burst split by a dropped connection exactly once, at its fifth line', async () => {
+    server = await startServer(config({ sshd: {} }));
+    await waitFor('the tail', async () => (await ready()).detect?.connected === true);
+    const start = Date.now();
+    const lines = Array.from({ length: 5 }, (_, i) => ({
+      labels: { job: 'sshd', host: 'edge-1' },
+      ns: (BigInt(start + i) * 1_000_000n).toString(),
+      line: `Failed password for root from 198.51.100.77 port ${40000 + i} ssh2`,
+    }));
+    loki.push(lines.slice(0, 3));
+    const matched = async () => {
+      const text = await (await fetch(`${server!.url}/metrics`)).text();
+      return Number(text.match(/lokiban_tail_lines_matched_total\{jail="sshd"\} (\d+)/)?.[1] ?? 0);
+    };
+    await waitFor('three lines counted', async () => (await matched()) === 3);
+    loki.dropTails();
+    loki.push(lines.slice(3));
+    await waitFor(
+      'the ban',
+      async () => (await server!.store.listBans({ ip: '198.51.100.77' }, Date.now())).length === 1,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await matched()).toBe(5);
+    const [burst] = await server.store.findBursts([
+      { fingerprint: burstFingerprint('sshd', '198.51.100.77', 'edge-1'), at: Date.now() },
+    ]);
+    expect(burst?.startsAt).toBe(start + 4);
+    expect((await ready()).detect?.tails[0]?.state).toBe('connected');
   });
 
   it('refuses to start on a selector that can never be tailed, naming the jail', async () => {

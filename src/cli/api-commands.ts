@@ -64,9 +64,13 @@ export function remaining(expiresAt: string | null, now: number): string {
 function hostsCell(ban: BanJson): string {
   const present = ban.hosts.filter((host) => host.desired === 'present');
   if (present.length === 0) return '-';
-  return present
-    .map((host) => (host.state === 'applied' ? host.host : `${host.host}(${host.state})`))
+  const cell = present
+    .map((host) =>
+      host.state === 'applied' || host.state === 'dry-run' ? host.host : `${host.host}(${host.state})`,
+    )
     .join(',');
+  // The responder runs the dry-run transport: nothing reached these firewalls.
+  return present.some((host) => host.state === 'dry-run') ? `${cell} dry-run (would apply)` : cell;
 }
 
 export function bansTable(bans: BanJson[], now: number): string {

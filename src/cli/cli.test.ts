@@ -151,6 +151,18 @@ describe('API commands against a listening responder on the SQLite store', () =>
 
   const admin = () => ({ LOKIBAN_URL: url, LOKIBAN_TOKEN: ADMIN_TOKEN });
 
+  it('says dry-run (would apply), never applied, for bans completed on the dry-run transport', async () => {
+    expect((await run(['ban', '198.51.100.77', '--jail', 'nginx-http-auth'], admin())).code).toBe(0);
+    for (const host of ['web1', 'web2'])
+      await store.markApplied(await store.claimPending(host, 10, Date.now()), Date.now());
+    const banned = await run(['banned'], { LOKIBAN_URL: url, LOKIBAN_TOKEN: READ_TOKEN });
+    expect(banned.out).toMatch(/198\.51\.100\.77\s.*\sweb1,web2 dry-run \(would apply\)$/m);
+    const json = JSON.parse((await run(['banned', '--json'], admin())).out);
+    const ban = json.bans.find((b: { ip: string }) => b.ip === '198.51.100.77');
+    expect(ban.hosts.map((h: { state: string }) => h.state)).toEqual(['dry-run', 'dry-run']);
+    expect((await run(['unban', '198.51.100.77'], admin())).code).toBe(0);
+  });
+
   it('bans, lists, shows status and unbans', async () => {
     const ban = await run(
       ['ban', '203.0.113.7', '--jail', 'sshd', '--for', '2h', '--reason', 'seen'],

@@ -3,6 +3,9 @@ import { parseEnv } from 'node:util';
 import type { Command } from 'commander';
 import { type Config, ConfigError, loadConfig } from '../config/load.js';
 import { formatDuration } from '../domain/duration.js';
+import { loadCatalogue } from '../logql/catalogue.js';
+import { DEFAULT_CATALOGUE } from '../logql/toolkit.js';
+import { buildPipelines, DetectConfigError, groupTails } from '../stream/pipelines.js';
 import { CliError, type CliIo, EXIT_CONFIG } from './io.js';
 
 /** Loads the configuration, turning every problem into an exit-2 error that names its YAML path. */
@@ -37,6 +40,25 @@ export function describeConfig(config: Config): string {
   ].join('\n');
 }
 
+/**
+ * The Loki tails `detect.loki` opens for this configuration (src/stream/pipelines.ts): what the
+ * responder would refuse at start-up is refused here, naming the jail.
+ */
+function describeTails(config: Config, file: string): string {
+  try {
+    const { pipelines, skipped } = buildPipelines(loadCatalogue(DEFAULT_CATALOGUE), config);
+    const groups = groupTails(pipelines);
+    return [
+      `detect:    ${config.detect!.loki!.url}: ${pipelines.length} jail${pipelines.length === 1 ? '' : 's'} over ${groups.length} tail${groups.length === 1 ? '' : 's'}${skipped.length > 0 ? ` (not tailed, no catalogue definition: ${skipped.join(', ')})` : ''}`,
+      ...groups.map((group) => `  ${group.name}: ${group.jails.map((jail) => jail.name).join(', ')}`),
+    ].join('\n');
+  } catch (error) {
+    if (error instanceof DetectConfigError)
+      throw new CliError(`${file}: detect.loki: ${error.message}`, EXIT_CONFIG);
+    throw error;
+  }
+}
+
 export function registerConfigCommands(program: Command, io: CliIo): void {
   const config = program.command('config').description('work with the configuration file');
   config
@@ -47,7 +69,8 @@ export function registerConfigCommands(program: Command, io: CliIo): void {
     .action((options: { config: string; envFile?: string }) => {
       const env = options.envFile ? loadEnvFileInto(options.envFile, io.env) : io.env;
       const parsed = loadConfigOrExit(options.config, env);
-      io.out(`${options.config}: configuration is valid\n${describeConfig(parsed)}`);
+      const tails = parsed.detect?.loki ? [describeTails(parsed, options.config)] : [];
+      io.out(`${options.config}: configuration is valid\n${[describeConfig(parsed), ...tails].join('\n')}`);
     });
 }
 

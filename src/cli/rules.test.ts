@@ -161,7 +161,7 @@ describe('lokiban rules', () => {
       "note sshd: maxretry/findtime differ from the catalogue's; checking lines, not alert times",
     ]);
     expect(result.out).toMatch(/ok {3}sshd .* 40 lines, 0 evaluations/);
-    expect(result.out).toMatch(/ok {3}dovecot .* 10 lines, 0 evaluations/);
-    expect(result.out).toMatch(/ok {3}exim .* 11 lines, 1 evaluations/);
+    expect(result.out).toMatch(/ok {3}dovecot .* 18 lines, 0 evaluations/);
+    expect(result.out).toMatch(/ok {3}exim .* 17 lines, 1 evaluations/);
   });
 });

@@ -28,6 +28,48 @@ function problemsOf(text: string, environment: NodeJS.ProcessEnv = env): string[
 }
 
 describe('parseConfig', () => {
+  it('refuses @revoked and @cert-authority known_hosts lines as host key pins', () => {
+    const key = 'AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
+    const hosts = (line: string) =>
+      `${minimal}transport: ssh\nhosts:\n  - { name: web1, address: 192.0.2.10, hostKey: "${line}" }\n`;
+    expect(problemsOf(hosts(`@revoked web1 ssh-ed25519 ${key}`))).toEqual([
+      'hosts[0].hostKey: a @revoked known_hosts line names a key that must never be trusted; pin the host’s current key',
+    ]);
+    expect(problemsOf(hosts(`@cert-authority *.example ssh-ed25519 ${key}`))).toEqual([
+      'hosts[0].hostKey: a @cert-authority line names a CA, and host certificates are not supported; pin the host’s own key',
+    ]);
+    expect(parseConfig(hosts(`web1 ssh-ed25519 ${key}`), env).hosts[0]!.hostKey).toMatch(/^web1 /);
+  });
+
+  it('refuses ban lengths no firewall can hold, naming the path and the maximum', () => {
+    const jails = (body: string) => `${minimal.replace(/jails:[\s\S]*/, '')}jails:\n  sshd: ${body}\n`;
+    expect(problemsOf(jails('{ bantime: 4000w }'))).toEqual([
+      'jails.sshd.bantime: 4000w is longer than the maximum ban of 2147483647s (3550w5d3h14m7s, about 68 years); use -1 for a permanent ban',
+    ]);
+    expect(problemsOf(jails('{ increment: { maxtime: 4000w } }'))[0]).toMatch(
+      /^jails\.sshd\.increment\.maxtime: 4000w is longer than the maximum ban/,
+    );
+    expect(problemsOf(jails('{ bantime: 1w, increment: { maxtime: 0 } }'))).toEqual([
+      'jails.sshd.increment: escalation can reach 634178764800s, longer than the maximum ban of 2147483647s: set a smaller increment.maxtime (or multipliers, factor, rndtime)',
+    ]);
+    expect(
+      problemsOf(jails('{ bantime: 1d, increment: { maxtime: 0, multipliers: [1, 2, 100000] } }')),
+    ).toEqual([
+      'jails.sshd.increment: escalation can reach 8640000000s, longer than the maximum ban of 2147483647s: set a smaller increment.maxtime (or multipliers, factor, rndtime)',
+    ]);
+    expect(problemsOf(`${minimal}defaults: { increment: { maxtime: 3550w, rndtime: 1w } }\n`)).toEqual([
+      'defaults.increment: escalation can reach 2147644800s, longer than the maximum ban of 2147483647s: set a smaller increment.maxtime (or multipliers, factor, rndtime)',
+      // The jail sets its own bantime but inherits the increment: its effective settings are named too.
+      'jails.sshd.increment: escalation can reach 2147644800s, longer than the maximum ban of 2147483647s: set a smaller increment.maxtime (or multipliers, factor, rndtime)',
+    ]);
+    // The maximum itself and permanent bans are fine.
+    const ok = parseConfig(jails('{ bantime: -1 }'), env);
+    expect(ok.jails.sshd!.bantime).toBe(-1);
+    expect(
+      parseConfig(jails('{ bantime: 2147483647, increment: { enabled: false } }'), env).jails.sshd!.bantime,
+    ).toBe(2_147_483_647);
+  });
+
   it('loads the bundled example with safe defaults', () => {
     const config = loadConfig(new URL('../../config/lokiban.example.yaml', import.meta.url).pathname, env);
     expect(config.server.listen).toBe('127.0.0.1:9797');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAddress } from '../domain/ip.js';
+import { parseAddress, parseNetwork } from '../domain/ip.js';
 import type { ScopeFallback } from '../domain/policy.js';
 import { parseConfig } from './load.js';
 import { buildDecisionPolicy, localInterfaceAddresses } from './policy.js';
@@ -48,6 +48,32 @@ describe('buildDecisionPolicy', () => {
       { jail: 'sshd', originHost: 'db9', reason: 'no host is named "db9" or matches it' },
       { jail: 'sshd', originHost: undefined, reason: 'the alert has no host label' },
     ]);
+  });
+
+  it('keeps the protected set live: interfaces re-read, live SSH connections tracked', () => {
+    let clock = 0;
+    let interfaces = ['10.9.8.7'];
+    const policy = buildDecisionPolicy(config, {
+      now: () => clock,
+      interfaces: { read: () => interfaces, refreshMs: 10_000 },
+    });
+    const covered = (ip: string) => policy.protectedNetworks.covers(parseNetwork(ip)!) !== undefined;
+    expect(covered('10.9.8.7')).toBe(true);
+    // A failover address arrives after start-up: protected from the next re-read on.
+    interfaces = ['10.9.8.7', '172.16.5.5'];
+    clock = 10_000;
+    expect(covered('172.16.5.5')).toBe(true);
+    // …and a prefix that contains it is refused as well.
+    expect(covered('172.16.0.0/12')).toBe(true);
+    // The source address of a live SSH connection (a NAT or VPN address no interface shows).
+    let live: string[] = [];
+    policy.protectedNetworks.track(() => live);
+    expect(covered('100.64.1.2')).toBe(false);
+    live = ['100.64.1.2'];
+    expect(covered('100.64.1.2')).toBe(true);
+    expect(covered('100.64.0.0/16')).toBe(true);
+    live = [];
+    expect(covered('100.64.1.2')).toBe(false);
   });
 
   it('protects own addresses, local interfaces and IP-literal host addresses', () => {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { parseDuration } from '../domain/duration.js';
+import { banLengthError, MAX_BAN_SECONDS, parseDuration } from '../domain/duration.js';
 import { parseNetwork } from '../domain/ip.js';
+import { hostKeyMarkerError } from '../lib/known-hosts.js';
 
 export const JAIL_NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 export const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -21,6 +22,31 @@ const duration = (opts: { permanent?: boolean } = {}) =>
     return parsed.seconds;
   });
 
+/** A ban length: a duration no longer than the maximum every firewall backend holds. */
+const banLength = (opts: { permanent?: boolean } = {}) =>
+  duration(opts).superRefine((seconds, ctx) => {
+    const error = banLengthError(seconds);
+    if (error) ctx.addIssue({ code: 'custom', message: error });
+  });
+
+/** fail2ban's default formula doubles up to 2^20 (see domain/escalation.ts). */
+const MAX_DOUBLING = 2 ** 20;
+
+/**
+ * The longest ban a jail's settings can produce: its bantime, or after escalation maxtime (when set)
+ * or the formula's largest step, plus rndtime. Undefined for a permanent bantime.
+ */
+export function longestBan(
+  bantime: number,
+  increment: { enabled: boolean; factor: number; multipliers: number[]; maxtime: number; rndtime: number },
+): number | undefined {
+  if (bantime === -1) return undefined;
+  if (!increment.enabled) return bantime;
+  const step = increment.multipliers.length > 0 ? Math.max(...increment.multipliers) : MAX_DOUBLING;
+  const escalated = increment.maxtime > 0 ? increment.maxtime : bantime * increment.factor * step;
+  return Math.max(bantime, escalated) + increment.rndtime;
+}
+
 const network = z.string().refine((value) => parseNetwork(value) !== undefined, {
   message: 'not an IP address or CIDR',
 });
@@ -39,8 +65,8 @@ const incrementFields = {
   enabled: z.boolean(),
   factor: z.number().positive(),
   multipliers: z.array(z.number().positive()),
-  maxtime: duration(),
-  rndtime: duration(),
+  maxtime: banLength(),
+  rndtime: banLength(),
   overalljails: z.boolean(),
   memory: duration(),
 };
@@ -49,7 +75,7 @@ const increment = z.strictObject(incrementFields);
 
 export const defaultsSchema = z
   .strictObject({
-    bantime: duration({ permanent: true }).default(600),
+    bantime: banLength({ permanent: true }).default(600),
     findtime: duration().default(600),
     maxretry: z.number().int().min(1).default(5),
     ignoreip: z.array(network).default(['127.0.0.0/8', '::1']),
@@ -72,7 +98,7 @@ export const defaultsSchema = z
 /** Per-jail settings; anything left out comes from `defaults`. */
 const jail = z.strictObject({
   enabled: z.boolean().default(true),
-  bantime: duration({ permanent: true }).optional(),
+  bantime: banLength({ permanent: true }).optional(),
   findtime: duration().optional(),
   maxretry: z.number().int().min(1).optional(),
   ignoreip: z.array(network).optional(),
@@ -89,7 +115,17 @@ const webhookAuth = z
   .strictObject({
     bearer: secret.optional(),
     basic: z.strictObject({ username: z.string().min(1), password: secret }).optional(),
-    grafanaHmac: z.strictObject({ secret, maxSkew: duration().default(300) }).optional(),
+    grafanaHmac: z
+      .strictObject({
+        secret,
+        maxSkew: duration().default(300),
+        /**
+         * A signature without Grafana's timestamp header can be replayed forever: refused unless this is
+         * turned off (the contact point `lokiban rules render` writes sends the timestamp).
+         */
+        requireTimestamp: z.boolean().default(true),
+      })
+      .optional(),
   })
   .refine((auth) => auth.bearer || auth.basic || auth.grafanaHmac, {
     message: 'configure at least one of bearer, basic or grafanaHmac: the webhook is never open',
@@ -125,10 +161,14 @@ const hostTemplate = z.strictObject({
 
 const hostKey = z
   .string()
+  .superRefine((value, ctx) => {
+    const error = hostKeyMarkerError(value);
+    if (error) ctx.addIssue({ code: 'custom', message: error });
+  })
   .refine(
     (value) =>
       /^SHA256:[A-Za-z0-9+/]{43}=?$/.test(value.trim()) ||
-      /^\S+\s+(ssh-|ecdsa-|sk-)\S*\s+[A-Za-z0-9+/=]+/.test(value.trim()),
+      /^(@\S+\s+)?\S+\s+(ssh-|ecdsa-|sk-)\S*\s+[A-Za-z0-9+/=]+/.test(value.trim()),
     { message: 'expected a "SHA256:…" fingerprint (ssh-keygen -lf) or a known_hosts line' },
   );
 
@@ -325,7 +365,8 @@ export const configSchema = z
           .int()
           .min(1024)
           .max(64 * 1024 * 1024)
-          .default(1024 * 1024),
+          // A 10,000-alert group is 4.9 MiB from Alertmanager, 7.3 MiB from Grafana (docs/api.md).
+          .default(16 * 1024 * 1024),
         trustProxy: z.boolean().default(false),
         /** Addresses of the responder itself; never banned (local interfaces are added automatically). */
         ownAddresses: z.array(network).default([]),
@@ -397,6 +438,29 @@ export const configSchema = z
     checkScope(config.defaults.scope, ['defaults', 'scope']);
     for (const [name, settings] of Object.entries(config.jails))
       checkScope(settings.scope, ['jails', name, 'scope']);
+    const checkLongest = (
+      bantime: number,
+      increment: Parameters<typeof longestBan>[1],
+      path: (string | number)[],
+    ) => {
+      // A bantime over the maximum is already reported on its own path.
+      if (bantime > MAX_BAN_SECONDS) return;
+      const longest = longestBan(bantime, increment);
+      if (longest === undefined || longest <= MAX_BAN_SECONDS) return;
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message: `escalation can reach ${Math.round(longest)}s, longer than the maximum ban of ${MAX_BAN_SECONDS}s: set a smaller increment.maxtime (or multipliers, factor, rndtime)`,
+      });
+    };
+    checkLongest(config.defaults.bantime, config.defaults.increment, ['defaults', 'increment']);
+    for (const [name, settings] of Object.entries(config.jails))
+      if (settings.bantime !== undefined || settings.increment !== undefined)
+        checkLongest(
+          settings.bantime ?? config.defaults.bantime,
+          { ...config.defaults.increment, ...settings.increment },
+          ['jails', name, 'increment'],
+        );
   });
 
 export type RawConfig = z.input<typeof configSchema>;

@@ -4,6 +4,19 @@ const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, 
 export const PERMANENT = -1;
 
 /**
+ * The longest ban lokiban accepts anywhere (config, API, escalation): 2³¹−1 s, about 68 years. Every
+ * backend holds it — nftables and templates take it as is, ipset (at most 2,147,483 s) is capped and
+ * re-asserted by the reconciler — and it stays a safe integer in every command. Longer is `-1`.
+ */
+export const MAX_BAN_SECONDS = 2_147_483_647;
+
+/** Why a ban length cannot be accepted, or undefined when it can. */
+export function banLengthError(seconds: number): string | undefined {
+  if (seconds === PERMANENT || seconds <= MAX_BAN_SECONDS) return undefined;
+  return `${formatDuration(seconds)} is longer than the maximum ban of ${MAX_BAN_SECONDS}s (${formatDuration(MAX_BAN_SECONDS)}, about 68 years); use -1 for a permanent ban`;
+}
+
+/**
  * Parses fail2ban-style durations into whole seconds: `600`, `30s`, `10m`, `1h`, `1d`, `1w`,
  * and compounds such as `1h30m`. `-1` means permanent. Returns an error message instead of throwing
  * so the config loader can attach the YAML path.

@@ -1,4 +1,4 @@
-import { PERMANENT } from './duration.js';
+import { MAX_BAN_SECONDS, PERMANENT } from './duration.js';
 import type { IncrementSettings } from './jail.js';
 
 /** fail2ban's default formula caps the exponent at 20 (`1<<(ban.Count if ban.Count<20 else 20)`). */
@@ -13,7 +13,9 @@ const MAX_EXPONENT = 20;
  * - default formula `max(bantime, bantime × factor × 2^min(count, 20))`;
  * - with multipliers `bantime × factor × multipliers[min(count, n-1)]`;
  * - then capped by `maxtime`, then plus `random × rndtime`;
- * - `bantime = -1` stays permanent.
+ * - `bantime = -1` stays permanent;
+ * - never longer than MAX_BAN_SECONDS, whatever the settings (the config check refuses such settings,
+ *   this keeps a value no firewall can hold out of the store even so).
  * `random` returns [0, 1) and is injected so rndtime is testable.
  */
 export function banDuration(
@@ -23,7 +25,7 @@ export function banDuration(
   random: () => number,
 ): number {
   if (bantime === PERMANENT) return PERMANENT;
-  if (!increment.enabled || count <= 0 || bantime <= 0) return bantime;
+  if (!increment.enabled || count <= 0 || bantime <= 0) return Math.min(bantime, MAX_BAN_SECONDS);
   const { factor, multipliers, maxtime, rndtime } = increment;
   let seconds: number;
   if (multipliers.length > 0) {
@@ -34,7 +36,7 @@ export function banDuration(
   // maxtime 0 means "not set" in our config (a zero cap would make every repeat ban instantaneous).
   if (maxtime > 0) seconds = Math.min(seconds, maxtime);
   if (rndtime > 0) seconds += random() * rndtime;
-  return seconds;
+  return Math.min(seconds, MAX_BAN_SECONDS);
 }
 
 /** Epoch ms the ban ends, or null for permanent. Sub-second parts are rounded to whole ms. */

@@ -25,7 +25,7 @@ export type GuardVerdict =
 export interface GuardContext {
   jails: Readonly<Record<string, JailSettings>>;
   /** The responder's own addresses and every target host's address: banning them locks lokiban out. */
-  protectedNetworks: NetworkSet;
+  protectedNetworks: Pick<NetworkSet, 'covers'>;
 }
 
 // Jail settings are built once per config; parse each ignoreip list once, not once per alert.

@@ -7,3 +7,13 @@ export const SAMPLE_MAX = 2048;
 export const LABEL_VALUE_MAX = 256;
 // Host labels choose firewall targets (scope `origin`); only plain host names can match one.
 export const HOST_LABEL = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
+
+/** Text without control characters, trimmed, cut to `max` characters; undefined when nothing is left. */
+export function truncate(text: string | undefined, max: number): string | undefined {
+  if (text === undefined) return undefined;
+  // Control characters other than newline/tab would garble terminals and log viewers.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping them is the point
+  const clean = text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '').trim();
+  if (clean.length === 0) return undefined;
+  return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
+}

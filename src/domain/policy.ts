@@ -10,8 +10,11 @@ export interface DecisionPolicy {
   jails: Readonly<Record<string, JailSettings>>;
   /** Host names a ban in `jail` must reach, given the host the offence was seen on. */
   targetsFor(jail: JailSettings, originHost: string | undefined): string[];
-  /** Never banned, whatever the jail says: the responder's own addresses and every target host's address. */
-  protectedNetworks: NetworkSet;
+  /**
+   * Never banned, whatever the jail says: the responder's own addresses and every target host's
+   * address. Asked on every decision, so it can follow addresses the responder gains later.
+   */
+  protectedNetworks: Pick<NetworkSet, 'covers'>;
   now(): number;
   /** [0,1) — injectable so rndtime is testable. */
   random(): number;

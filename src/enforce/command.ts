@@ -1,4 +1,5 @@
 import { JAIL_NAME } from '../config/schema.js';
+import { MAX_BAN_SECONDS } from '../domain/duration.js';
 import { type Family, formatNetwork, parseNetwork } from '../domain/ip.js';
 import type { BanElement } from './port.js';
 
@@ -19,8 +20,8 @@ export class UnsafeValueError extends Error {
   override name = 'UnsafeValueError';
 }
 
-/** The largest timeout accepted: ~68 years; also keeps `seconds` a plain safe integer in every command. */
-export const MAX_TIMEOUT_SECONDS = 2_147_483_647;
+/** The largest timeout placed in a command: the documented maximum ban (domain/duration.ts). */
+export const MAX_TIMEOUT_SECONDS = MAX_BAN_SECONDS;
 
 /**
  * Re-validates an address right before it is placed in a command, whatever validated it earlier:
@@ -44,7 +45,7 @@ export function safeNetwork(ip: unknown, family?: Family): string {
 export function safeSeconds(value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > MAX_TIMEOUT_SECONDS)
     throw new UnsafeValueError(
-      `refusing timeout ${printable(String(value))}: not a whole number of seconds ≥ 1`,
+      `refusing timeout ${printable(String(value))}: not a whole number of seconds from 1 to ${MAX_TIMEOUT_SECONDS}`,
     );
   return value;
 }

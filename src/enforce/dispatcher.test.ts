@@ -130,6 +130,58 @@ describe('Dispatcher', () => {
     await dispatcher.stop();
   });
 
+  it('gives each failed row its own jittered retry time, so rows that failed together come due apart', async () => {
+    const { store, fleet, dispatcher } = setup();
+    fleet.down.add('web1');
+    let seed = 1;
+    const random = () => {
+      seed = (seed * 16_807) % 2_147_483_647;
+      return seed / 2_147_483_647;
+    };
+    const jittered = new Dispatcher({
+      store,
+      enforcer: fleet,
+      hosts,
+      settings: enforcementSchema.parse({ retryMin: 60, retryMax: 600, reconcileInterval: 0 }),
+      logger: silent,
+      owner: 't',
+      random,
+    });
+    for (let i = 1; i <= 40; i++) store.ban(['web1'], `203.0.113.${i}`, 'sshd', Date.now() + 600_000);
+    jittered.start();
+    jittered.notify(['web1']);
+    await until(() => store.rows.every((r) => r.state === 'failed'));
+    await jittered.stop();
+    await dispatcher.stop();
+    const times = new Set(store.rows.map((r) => r.nextAttemptAt));
+    // 60 s × [0.75, 1.25) in whole seconds: 30 possible times, 40 rows.
+    expect(times.size).toBeGreaterThan(10);
+    for (const at of times) expect(at % 1000).toBe(0);
+  });
+
+  it('sets aside rows no command can carry and applies the rest of their batch', async () => {
+    const { store, fleet, dispatcher } = setup();
+    dispatcher.start();
+    store.ban(['web1'], '203.0.113.1', 'sshd', Date.now() + 600_000);
+    store.ban(['web1'], '0.0.0.0/1', 'manual', Date.now() + 600_000);
+    store.ban(['web1'], '203.0.113.2', 'Bad Jail', Date.now() + 600_000);
+    dispatcher.notify(['web1']);
+    await until(() => fleet.sets.get('web1')?.size === 1);
+    await until(() => store.rows.every((r) => r.state !== 'pending'));
+    expect(dispatcher.status()[0]).toMatchObject({
+      state: 'up',
+      setAside: {
+        count: 2,
+        examples: [
+          { ip: '0.0.0.0/1', reason: 'refusing "0.0.0.0/1": prefix /1 is too wide to ban' },
+          { ip: '203.0.113.2', reason: expect.stringMatching(/^refusing jail "Bad Jail"/) },
+        ],
+      },
+    });
+    expect(store.rows.map((r) => r.state)).toEqual(['applied', 'failed', 'failed']);
+    await dispatcher.stop();
+  });
+
   it('re-sends a row that changed while its batch was in flight', async () => {
     const { store, fleet, dispatcher } = setup();
     let release!: () => void;

@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
 import type { EnforcementSettings, HostConfig } from '../config/schema.js';
 import { backoffDelay } from '../lib/backoff.js';
-import type { Store } from '../store/port.js';
+import type { OutboxItem, Store } from '../store/port.js';
 import { CommandFailedError, ListUnsupportedError } from './enforcer.js';
-import { DesiredState, hasPrefix, planBatch, planReconcile } from './plan.js';
-import type { Enforcer, HostStatus, PresentElement } from './port.js';
+import { DesiredState, hasPrefix, planBatch, planReconcile, type Rejected } from './plan.js';
+import type { EnforcementBatch, Enforcer, HostStatus, PresentElement, SetAsideBan } from './port.js';
 
 /** The part of the store the dispatcher and reconciler use. */
 export type OutboxStore = Pick<
@@ -45,9 +45,17 @@ export interface ReconcileReport {
   skipped?: string;
 }
 
+/** A set-aside row is tried again this much later: it holds nothing else up, and a fix gets picked up. */
+export const SET_ASIDE_RETRY_MS = 3_600_000;
+/** How many set-aside bans /api/v1/hosts lists per host (the count covers all of them). */
+const SET_ASIDE_EXAMPLES = 20;
+
+type OutboxItemRef = Pick<OutboxItem, 'targetId' | 'version' | 'attempts'>;
+
 interface HostRuntime {
   config: HostConfig;
   status: HostStatus;
+  setAside: Map<string, SetAsideBan>;
   /** Serializes everything done to one host: a flush and a reconcile never interleave. */
   chain: Promise<unknown>;
   flushing: boolean;
@@ -56,6 +64,45 @@ interface HostRuntime {
 
 export function retryDelayMs(attempts: number, settings: EnforcementSettings, random: () => number): number {
   return backoffDelay(attempts, settings.retryMin * 1000, settings.retryMax * 1000, random);
+}
+
+/**
+ * The parts of a batch that can be tried alone: each single address, and all prefix changes together
+ * (a wider prefix replacing narrower ones must stay in one transaction, or the interval set refuses
+ * the overlap).
+ */
+function unitsOf(batch: EnforcementBatch): EnforcementBatch[] {
+  const singles = new Map<string, EnforcementBatch>();
+  const prefixes: EnforcementBatch = { add: [], remove: [] };
+  const unit = (ip: string) => {
+    if (ip.includes('/')) return prefixes;
+    let found = singles.get(ip);
+    if (!found) {
+      found = { add: [], remove: [] };
+      singles.set(ip, found);
+    }
+    return found;
+  };
+  for (const element of batch.add) unit(element.ip).add.push(element);
+  for (const element of batch.remove) unit(element.ip).remove.push(element);
+  const units = [...singles.values()];
+  if (prefixes.add.length + prefixes.remove.length > 0) units.push(prefixes);
+  return units;
+}
+
+const ipsOf = (batch: EnforcementBatch) => [...batch.add, ...batch.remove].map((e) => e.ip);
+const joinUnits = (units: EnforcementBatch[]): EnforcementBatch => ({
+  add: units.flatMap((u) => u.add),
+  remove: units.flatMap((u) => u.remove),
+});
+
+/** What applying a batch achieved once a refused part had to be found. */
+interface Isolated {
+  applied: Set<string>;
+  /** Addresses the firewall refused when sent alone, with its message. */
+  refused: Map<string, string>;
+  /** Set when the host itself fails (nothing applied, or the search ran out of tries): retry the rest. */
+  error?: Error;
 }
 
 /**
@@ -77,6 +124,7 @@ export class Dispatcher {
     for (const config of options.hosts) {
       this.hosts.set(config.name, {
         config,
+        setAside: new Map(),
         chain: Promise.resolve(),
         flushing: false,
         again: false,
@@ -87,13 +135,74 @@ export class Dispatcher {
           lastError: null,
           lastAppliedAt: null,
           lastReconcile: null,
+          setAside: { count: 0, examples: [] },
         },
       });
     }
   }
 
   status(): HostStatus[] {
-    return [...this.hosts.values()].map((h) => ({ ...h.status }));
+    return [...this.hosts.values()].map((h) => ({
+      ...h.status,
+      setAside: { count: h.setAside.size, examples: [...h.setAside.values()].slice(0, SET_ASIDE_EXAMPLES) },
+    }));
+  }
+
+  private recordSetAside(runtime: HostRuntime, rejected: readonly Rejected[]): void {
+    const now = this.now();
+    for (const { ip, reason } of rejected) {
+      const seen = runtime.setAside.get(ip);
+      if (seen?.reason === reason) continue;
+      runtime.setAside.set(ip, { ip, reason, since: seen?.since ?? now });
+      this.options.logger.error(
+        { host: runtime.config.name, ip, reason },
+        'enforcement: ban set aside, no firewall command can carry it',
+      );
+    }
+  }
+
+  /**
+   * Applies a batch; when the firewall refuses it, finds the refused addresses by halving, within a
+   * bounded number of tries, so one bad element never holds the rest of the host's work. A host that
+   * refuses everything (or a search that runs out of tries) is a host failure, not a row's.
+   */
+  private async applyIsolating(
+    host: HostConfig,
+    batch: EnforcementBatch,
+    present?: readonly PresentElement[],
+  ): Promise<Isolated> {
+    const { enforcer } = this.options;
+    const result: Isolated = { applied: new Set(), refused: new Map() };
+    try {
+      await enforcer.apply(host, batch, present);
+      for (const ip of ipsOf(batch)) result.applied.add(ip);
+      return result;
+    } catch (error) {
+      const units = unitsOf(batch);
+      if (!(error instanceof CommandFailedError) || units.length < 2)
+        return { ...result, error: error as Error };
+      let tries = 4 * Math.ceil(Math.log2(units.length)) + 4;
+      const suspects: Array<{ unit: EnforcementBatch; message: string }> = [];
+      const queue: EnforcementBatch[][] = [units.slice(0, units.length >> 1), units.slice(units.length >> 1)];
+      while (queue.length > 0) {
+        const part = queue.shift()!;
+        if (tries-- <= 0) return { ...result, error };
+        const joined = joinUnits(part);
+        try {
+          // `present` was read before the first try; after a partial success it is stale.
+          await enforcer.apply(host, joined);
+          for (const ip of ipsOf(joined)) result.applied.add(ip);
+        } catch (partError) {
+          if (!(partError instanceof CommandFailedError)) return { ...result, error: partError as Error };
+          if (part.length === 1) suspects.push({ unit: part[0]!, message: partError.message });
+          else queue.push(part.slice(0, part.length >> 1), part.slice(part.length >> 1));
+        }
+      }
+      if (result.applied.size === 0) return { ...result, error };
+      for (const { unit, message } of suspects)
+        for (const ip of ipsOf(unit)) result.refused.set(ip, `refused by the firewall: ${message}`);
+      return result;
+    }
   }
 
   /** Reconciles every host, then drains whatever is pending; afterwards polls and reconciles on timers. */
@@ -188,7 +297,7 @@ export class Dispatcher {
   }
 
   private async drain(runtime: HostRuntime): Promise<void> {
-    const { store, enforcer, settings, logger } = this.options;
+    const { store, settings, logger } = this.options;
     const host = runtime.config;
     await this.withLease(runtime, async () => {
       while (!this.stopped) {
@@ -206,46 +315,76 @@ export class Dispatcher {
         const desired = hasPrefix(items)
           ? new DesiredState(await store.desiredForHost(host.name, now), now)
           : undefined;
-        const { batch, invalid } = planBatch(items, desired, now, this.maxTimeout(host));
-        const bad = items.filter((i) => invalid.includes(i.ip));
-        const good = items.filter((i) => !invalid.includes(i.ip));
-        if (bad.length > 0) {
-          await store.markFailed(bad, 'not a valid IP address or CIDR', now + settings.retryMax * 1000);
+        const { batch, rejected } = planBatch(items, desired, now, this.maxTimeout(host));
+        const started = this.now();
+        const outcome = await this.applyIsolating(host, batch);
+        const refused = [...rejected, ...[...outcome.refused].map(([ip, reason]) => ({ ip, reason }))];
+        for (const { ip, reason } of refused) {
+          const rows = items.filter((i) => i.ip === ip);
+          await store.markFailed(rows, `set aside: ${reason}`, this.now() + SET_ASIDE_RETRY_MS);
         }
-        try {
-          const started = this.now();
-          await enforcer.apply(host, batch);
-          await store.markApplied(good, this.now());
+        this.recordSetAside(runtime, refused);
+        const setAside = new Set(refused.map((r) => r.ip));
+        // Rows whose address needed no command (already expired, planned away) count as applied.
+        const applied = items.filter(
+          (i) => !setAside.has(i.ip) && (outcome.applied.has(i.ip) || !outcome.error),
+        );
+        await store.markApplied(applied, this.now());
+        for (const item of applied) runtime.setAside.delete(item.ip);
+        if (outcome.error) {
+          const message = outcome.error.message;
+          const failed = items.filter((i) => !setAside.has(i.ip) && !outcome.applied.has(i.ip));
+          await this.retryLater(failed, message);
           runtime.status = {
             ...runtime.status,
-            state: 'up',
-            lastError: null,
-            lastAppliedAt: this.now(),
-            queueDepth: 0,
+            state: 'down',
+            lastError: message,
+            queueDepth: failed.length,
           };
-          logger.info(
-            {
-              host: host.name,
-              added: batch.add.length,
-              removed: batch.remove.length,
-              ms: this.now() - started,
-            },
-            'enforcement: batch applied',
-          );
-        } catch (error) {
-          const message = (error as Error).message;
-          const attempts = Math.max(...good.map((i) => i.attempts), 0) + 1;
-          await store.markFailed(good, message, this.now() + retryDelayMs(attempts, settings, this.random));
-          runtime.status = { ...runtime.status, state: 'down', lastError: message, queueDepth: items.length };
           logger.warn(
-            { host: host.name, rows: good.length, attempts, err: message },
+            { host: host.name, rows: failed.length, applied: applied.length, err: message },
             'enforcement: batch failed',
           );
           return;
         }
+        runtime.status = {
+          ...runtime.status,
+          state: 'up',
+          lastError: null,
+          lastAppliedAt: this.now(),
+          queueDepth: 0,
+        };
+        logger.info(
+          {
+            host: host.name,
+            added: batch.add.length,
+            removed: batch.remove.length,
+            setAside: refused.length,
+            ms: this.now() - started,
+          },
+          'enforcement: batch applied',
+        );
         if (items.length < settings.batchSize && !runtime.again) return;
       }
     });
+  }
+
+  /**
+   * Each row gets its own next attempt, jittered from its own attempt count: rows that failed together
+   * come due apart, so the batches that retry them are made up differently.
+   */
+  private async retryLater(rows: ReadonlyArray<OutboxItemRef>, message: string): Promise<void> {
+    const { store, settings } = this.options;
+    const byTime = new Map<number, OutboxItemRef[]>();
+    const now = this.now();
+    for (const row of rows) {
+      // Whole seconds keep the number of store writes bounded by the backoff's spread.
+      const at = Math.ceil((now + retryDelayMs(row.attempts + 1, settings, this.random)) / 1000) * 1000;
+      const group = byTime.get(at);
+      if (group) group.push(row);
+      else byTime.set(at, [row]);
+    }
+    for (const [at, group] of byTime) await store.markFailed(group, message, at);
   }
 
   /** Reconciles every host concurrently; each report says what changed. */
@@ -290,8 +429,16 @@ export class Dispatcher {
         const now = this.now();
         const desired = new DesiredState(await store.desiredForHost(host.name, now), now);
         const plan = planReconcile(present, desired, now, settings.driftTolerance, this.maxTimeout(host));
-        if (plan.batch.add.length + plan.batch.remove.length > 0)
-          await enforcer.apply(host, plan.batch, present);
+        const refused: Rejected[] = [...desired.rejected];
+        if (plan.batch.add.length + plan.batch.remove.length > 0) {
+          const outcome = await this.applyIsolating(host, plan.batch, present);
+          if (outcome.error) throw outcome.error;
+          for (const [ip, reason] of outcome.refused) refused.push({ ip, reason });
+        }
+        // After a full pass the host holds everything else it should: only these stay set aside.
+        const still = new Set(refused.map((r) => r.ip));
+        for (const ip of runtime.setAside.keys()) if (!still.has(ip)) runtime.setAside.delete(ip);
+        this.recordSetAside(runtime, refused);
         return plan;
       });
       if (!result) return { ...report, skipped: 'another responder holds this host' };

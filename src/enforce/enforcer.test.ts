@@ -95,5 +95,12 @@ describe('host key pins', () => {
     expect(pin.fingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
     expect(() => parseHostKeyPin(`web1 ssh-rsa ${blob}`)).toThrow(/not a ssh-rsa key/);
     expect(() => parseHostKeyPin('yes')).toThrow(/fingerprint or a known_hosts line/);
+    // A revoked key or a CA line must never become the trusted pin.
+    expect(() => parseHostKeyPin(`@revoked web1 ssh-ed25519 ${blob}`)).toThrow(
+      /@revoked .* never be trusted/,
+    );
+    expect(() => parseHostKeyPin(`@cert-authority *.example.net ssh-ed25519 ${blob}`)).toThrow(
+      /@cert-authority .* not supported/,
+    );
   });
 });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { hostKeyMarkerError } from '../lib/known-hosts.js';
 
 /** A pinned host key: either only its SHA256 fingerprint, or the full key from a known_hosts line. */
 export interface HostKeyPin {
@@ -21,14 +22,17 @@ export function keyTypeOf(keyBlob: Buffer): string {
 
 /**
  * Accepts `SHA256:…` (from `ssh-keyscan host | ssh-keygen -lf -`) or a known_hosts line
- * (`host ssh-ed25519 AAAA…`, optionally with a `@marker` or hashed host field, which are not consulted:
- * the pin belongs to the inventory entry it is written in).
+ * (`host ssh-ed25519 AAAA…`, optionally with a hashed host field, which is not consulted: the pin belongs
+ * to the inventory entry it is written in). Lines marked `@revoked` or `@cert-authority` are refused:
+ * taking their key as a pin would trust exactly what the line says not to trust.
  */
 export function parseHostKeyPin(text: string): HostKeyPin {
   const value = text.trim();
   const fp = /^SHA256:([A-Za-z0-9+/]{43})=?$/.exec(value);
   if (fp) return { fingerprint: `SHA256:${fp[1]}` };
-  const fields = value.split(/\s+/).filter((f) => !f.startsWith('@'));
+  const markerError = hostKeyMarkerError(value);
+  if (markerError) throw new Error(`hostKey: ${markerError}`);
+  const fields = value.split(/\s+/);
   const typeIndex = fields.findIndex((f) => /^(ssh-|ecdsa-|sk-)/.test(f));
   const base64 = typeIndex >= 0 ? fields[typeIndex + 1] : undefined;
   if (typeIndex < 0 || !base64 || !/^[A-Za-z0-9+/]+=*$/.test(base64)) {

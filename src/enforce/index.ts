@@ -26,6 +26,8 @@ export interface Enforcement {
   /** Called after a ban/unban is durable: flush these hosts now. */
   notify(hosts?: readonly string[]): void;
   reconcile(): Promise<ReconcileReport[]>;
+  /** Local addresses of the live connections to hosts: protected from bans while they live. */
+  localAddresses(): string[];
   enforcer: FirewallEnforcer;
 }
 
@@ -80,6 +82,7 @@ export function createEnforcement(
     status: { hosts: () => dispatcher.status() },
     notify: (hosts) => dispatcher.notify(hosts),
     reconcile: () => dispatcher.reconcileAll(),
+    localAddresses: () => enforcer.transport.localAddresses?.() ?? [],
     enforcer,
   };
 }

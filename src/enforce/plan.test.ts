@@ -18,7 +18,7 @@ const row = (
 
 describe('planBatch', () => {
   it('applies each address once, as its rows say, and removes what is absent or expired', () => {
-    const { batch, invalid } = planBatch(
+    const { batch, rejected } = planBatch(
       [
         row('203.0.113.7', at(3600)),
         // A lifted ban's row still says present while another jail's ban of the address is active.
@@ -32,7 +32,7 @@ describe('planBatch', () => {
       now,
       null,
     );
-    expect(invalid).toEqual(['x']);
+    expect(rejected).toEqual([{ ip: 'x', reason: 'not a valid IP address or CIDR' }]);
     expect(batch.add).toEqual([
       { ip: '203.0.113.7', family: 4, jail: 'sshd', timeoutSeconds: 3600 },
       { ip: '198.51.100.1', family: 4, jail: 'sshd', timeoutSeconds: null },

@@ -1,5 +1,12 @@
 import { contains, type Network, parseNetwork } from '../domain/ip.js';
-import { familyOf, safeNetwork } from './command.js';
+import {
+  familyOf,
+  MAX_TIMEOUT_SECONDS,
+  safeElement,
+  safeJail,
+  safeNetwork,
+  UnsafeValueError,
+} from './command.js';
 import type { BanElement, EnforcementBatch, PresentElement } from './port.js';
 
 export interface DesiredBan {
@@ -18,11 +25,27 @@ interface Effective {
 
 const isFull = (net: Network) => net.prefix === (net.family === 4 ? 32 : 128);
 
+/**
+ * The element for a ban, its timeout clamped to what the backend holds and never above the maximum
+ * ban: a row written before durations were capped (or by a bug) is enforced for as long as a firewall
+ * can hold, and the reconciler re-asserts it, instead of failing the batch it is in.
+ */
 function elementOf(entry: Effective, now: number, maxTimeout: number | null): BanElement {
-  let timeoutSeconds =
-    entry.expiresAt === null ? null : Math.max(1, Math.ceil((entry.expiresAt - now) / 1000));
-  if (timeoutSeconds !== null && maxTimeout !== null) timeoutSeconds = Math.min(timeoutSeconds, maxTimeout);
+  const limit = Math.min(maxTimeout ?? MAX_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS);
+  const timeoutSeconds =
+    entry.expiresAt === null ? null : Math.min(limit, Math.max(1, Math.ceil((entry.expiresAt - now) / 1000)));
   return { ip: entry.ip, family: entry.net.family, jail: entry.jail, timeoutSeconds };
+}
+
+/** An address no firewall command can carry, and why; its rows are set aside instead of sent. */
+export interface Rejected {
+  ip: string;
+  reason: string;
+}
+
+function reasonOf(error: unknown): string {
+  if (error instanceof UnsafeValueError) return error.message;
+  throw error;
 }
 
 const later = (a: number | null, b: number | null) => (a === null || b === null ? null : Math.max(a, b));
@@ -38,6 +61,8 @@ export class DesiredState {
   readonly byIp = new Map<string, Effective>();
   /** Every wanted prefix, including those a wider prefix covers. */
   readonly wantedPrefixes: Effective[];
+  /** Wanted bans that no command can carry (too wide a prefix, a bad jail name): never planned. */
+  readonly rejected: Rejected[] = [];
   private readonly prefixes: Effective[] = [];
 
   constructor(desired: readonly DesiredBan[], now: number) {
@@ -50,7 +75,18 @@ export class DesiredState {
     const candidates: Effective[] = [];
     for (const ban of merged.values()) {
       const net = parseNetwork(ban.ip);
-      if (net) candidates.push({ ...ban, net });
+      if (!net) {
+        this.rejected.push({ ip: ban.ip, reason: 'not a valid IP address or CIDR' });
+        continue;
+      }
+      try {
+        safeNetwork(ban.ip, net.family);
+        safeJail(ban.jail);
+      } catch (error) {
+        this.rejected.push({ ip: ban.ip, reason: reasonOf(error) });
+        continue;
+      }
+      candidates.push({ ...ban, net });
     }
     // Widest first: a prefix claims every narrower element it covers.
     candidates.sort((a, b) => a.net.prefix - b.net.prefix);
@@ -72,17 +108,14 @@ export class DesiredState {
   }
 
   element(entry: Effective, now: number, maxTimeout: number | null): BanElement {
-    let timeoutSeconds =
-      entry.expiresAt === null ? null : Math.max(1, Math.ceil((entry.expiresAt - now) / 1000));
-    if (timeoutSeconds !== null && maxTimeout !== null) timeoutSeconds = Math.min(timeoutSeconds, maxTimeout);
-    return { ip: entry.ip, family: entry.net.family, jail: entry.jail, timeoutSeconds };
+    return elementOf(entry, now, maxTimeout);
   }
 }
 
 export interface PlannedBatch {
   batch: EnforcementBatch;
-  /** Outbox addresses that are not valid networks; they can never be applied. */
-  invalid: string[];
+  /** Outbox addresses no command can carry; their rows are set aside, the rest of the batch goes. */
+  rejected: Rejected[];
 }
 
 /** What the planner needs of an outbox row (see OutboxItem: the state is already per address). */
@@ -110,13 +143,21 @@ export function planBatch(
   maxTimeout: number | null,
 ): PlannedBatch {
   const batch: EnforcementBatch = { add: [], remove: [] };
-  const invalid: string[] = [];
+  const rejected = new Map<string, string>();
   const singles = new Map<string, Effective | null>();
   const prefixes = new Map<string, Network>();
   for (const item of items) {
+    if (rejected.has(item.ip)) continue;
     const net = parseNetwork(item.ip);
     if (!net) {
-      invalid.push(item.ip);
+      rejected.set(item.ip, 'not a valid IP address or CIDR');
+      continue;
+    }
+    try {
+      safeNetwork(item.ip, net.family);
+      if (item.desired === 'present') safeJail(item.jail);
+    } catch (error) {
+      rejected.set(item.ip, reasonOf(error));
       continue;
     }
     if (!isFull(net)) {
@@ -133,10 +174,18 @@ export function planBatch(
     singles.set(item.ip, { ip: item.ip, net, jail: seen?.jail ?? item.jail, expiresAt });
   }
   for (const [ip, entry] of singles) {
-    if (entry) batch.add.push(elementOf(entry, now, maxTimeout));
-    else batch.remove.push({ ip, family: familyOf(ip) });
+    if (!entry) {
+      batch.remove.push({ ip, family: familyOf(ip) });
+      continue;
+    }
+    try {
+      batch.add.push(safeElement(elementOf(entry, now, maxTimeout)));
+    } catch (error) {
+      rejected.set(ip, reasonOf(error));
+    }
   }
-  if (prefixes.size === 0) return { batch, invalid };
+  const result = () => ({ batch, rejected: [...rejected].map(([ip, reason]) => ({ ip, reason })) });
+  if (prefixes.size === 0) return result();
   if (!desired) throw new Error('planning prefix changes needs the desired state');
   for (const net of [...prefixes.values()]) {
     for (const p of desired.overlapping(net)) prefixes.set(p.ip, p.net);
@@ -148,7 +197,7 @@ export function planBatch(
     if (entry) batch.add.push(elementOf(entry, now, maxTimeout));
     else batch.remove.push({ ip, family: net.family });
   }
-  return { batch, invalid };
+  return result();
 }
 
 export interface ReconcilePlan {

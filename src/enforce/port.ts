@@ -47,6 +47,14 @@ export interface Enforcer {
   close(): Promise<void>;
 }
 
+/** A ban no command can carry on this host, set aside so the rest of the host's work goes on. */
+export interface SetAsideBan {
+  ip: string;
+  reason: string;
+  /** Epoch ms it was first set aside. */
+  since: number;
+}
+
 /** Live enforcement state of one host, for /api/v1/hosts, `lokiban status` and /metrics. */
 export interface HostStatus {
   name: string;
@@ -55,6 +63,8 @@ export interface HostStatus {
   lastError: string | null;
   lastAppliedAt: number | null;
   lastReconcile: { at: number; added: number; removed: number; retimed: number } | null;
+  /** Bans set aside on this host (retried hourly); `examples` lists the first few. */
+  setAside: { count: number; examples: SetAsideBan[] };
 }
 
 export interface EnforcementStatus {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/load.js';
 import { banNetworkFor, formatNetwork, parseAddress } from '../domain/ip.js';
-import { HOST_LABEL, LABEL_VALUE_MAX, SAMPLE_MAX, SUMMARY_MAX } from '../domain/offence-limits.js';
+import { HOST_LABEL, LABEL_VALUE_MAX, SAMPLE_MAX, SUMMARY_MAX, truncate } from '../domain/offence-limits.js';
 import type { BatchItem, Offence, Source } from '../domain/types.js';
 import type { WebhookAlert, WebhookPayload } from './webhook-schema.js';
 
@@ -20,15 +20,6 @@ export function fingerprintOf(labels: Record<string, string>): string {
     hash.update(name).update('\xff').update(labels[name]!).update('\xfe');
   }
   return hash.digest('hex').slice(0, 16);
-}
-
-function truncate(text: string | undefined, max: number): string | undefined {
-  if (text === undefined) return undefined;
-  // Control characters other than newline/tab would garble terminals and log viewers.
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping them is the point
-  const clean = text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '').trim();
-  if (clean.length === 0) return undefined;
-  return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
 }
 
 function keptLabels(labels: Record<string, string>): Record<string, string> {

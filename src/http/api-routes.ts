@@ -4,7 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { JAIL_NAME } from '../config/schema.js';
 import { MANUAL_JAIL } from '../decisions/decisions.js';
-import { parseDuration } from '../domain/duration.js';
+import { banLengthError, parseDuration } from '../domain/duration.js';
 import { formatNetwork, parseNetwork } from '../domain/ip.js';
 import type { JailSettings } from '../domain/jail.js';
 import type { Ban } from '../domain/types.js';
@@ -32,14 +32,22 @@ function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-export function banJson(ban: Ban) {
+/**
+ * A ban as the API shows it. On the dry-run transport a target the dispatcher completed reached no
+ * firewall: it is reported `dry-run` (would apply), never `applied`.
+ */
+export function banJson(ban: Ban, dryRun = false) {
   return {
     ...ban,
     createdAt: iso(ban.createdAt),
     updatedAt: iso(ban.updatedAt),
     expiresAt: iso(ban.expiresAt),
     liftedAt: iso(ban.liftedAt),
-    hosts: ban.hosts.map((host) => ({ ...host, appliedAt: iso(host.appliedAt) })),
+    hosts: ban.hosts.map((host) => ({
+      ...host,
+      state: dryRun && host.state === 'applied' ? ('dry-run' as const) : host.state,
+      appliedAt: iso(host.appliedAt),
+    })),
   };
 }
 
@@ -131,6 +139,9 @@ const apiPlugin: FastifyPluginAsync = async (plain) => {
     limit: z.coerce.number().int().min(1).max(100_000).default(1000),
   });
 
+  const dryRun = config.transport === 'dry-run';
+  const banOut = (ban: Ban) => banJson(ban, dryRun);
+
   fastify.get(
     '/bans',
     {
@@ -147,7 +158,7 @@ const apiPlugin: FastifyPluginAsync = async (plain) => {
       const bans = await timed(metrics, 'listBans', () =>
         store.listBans({ ...rest, ...(active === undefined ? {} : { active: active === 'true' }) }, now),
       );
-      return { bans: bans.map(banJson), now: iso(now) };
+      return { bans: bans.map(banOut), now: iso(now) };
     },
   );
 
@@ -172,13 +183,13 @@ const apiPlugin: FastifyPluginAsync = async (plain) => {
       if (/^\d+$/.test(ref)) {
         const ban = await timed(metrics, 'getBan', () => store.getBan(Number(ref)));
         if (!ban) throw new HttpError(404, `ban ${ref} not found`);
-        return banJson(ban);
+        return banOut(ban);
       }
       const net = parseNetwork(ref);
       if (!net) throw new HttpError(400, 'params.ref: expected a ban id or an IP address');
       const ip = formatNetwork(net);
       const bans = await timed(metrics, 'listBans', () => store.listBans({ ip, limit: 1000 }, now));
-      return { ip, bans: bans.map(banJson), now: iso(now) };
+      return { ip, bans: bans.map(banOut), now: iso(now) };
     },
   );
 
@@ -190,7 +201,12 @@ const apiPlugin: FastifyPluginAsync = async (plain) => {
         body: z.strictObject({
           ip: networkField,
           jail: jailName.optional(),
-          duration: durationField.optional(),
+          duration: durationField
+            .superRefine((seconds, ctx) => {
+              const error = banLengthError(seconds);
+              if (error) ctx.addIssue({ code: 'custom', message: error });
+            })
+            .optional(),
           hosts: z.array(z.string().max(64)).max(1000).optional(),
           reason: reason.optional(),
         }),
@@ -215,7 +231,7 @@ const apiPlugin: FastifyPluginAsync = async (plain) => {
         ...(body.reason ? { reason: body.reason } : {}),
       });
       request.log.info({ ip: ban.ip, jail: ban.jail, banId: ban.id, actor: request.principal }, 'manual ban');
-      return reply.status(201).send(banJson(ban));
+      return reply.status(201).send(banOut(ban));
     },
   );
 
@@ -234,7 +250,7 @@ const apiPlugin: FastifyPluginAsync = async (plain) => {
       { ip: input.ip, jail: input.jail, lifted: lifted.length, actor: request.principal },
       'unban',
     );
-    return { ip: input.ip, unbanned: lifted.map(banJson) };
+    return { ip: input.ip, unbanned: lifted.map(banOut) };
   };
 
   fastify.post(
@@ -322,7 +338,7 @@ const apiPlugin: FastifyPluginAsync = async (plain) => {
         ...jailJson(jail),
         active: counts.get(name)?.active ?? bans.length,
         total: counts.get(name)?.bans ?? 0,
-        bans: bans.map(banJson),
+        bans: bans.map(banOut),
         now: iso(now),
       };
     },
@@ -341,13 +357,18 @@ const apiPlugin: FastifyPluginAsync = async (plain) => {
             name: host.name,
             address: host.address,
             backend: host.backend,
-            state: status?.state ?? 'unknown',
+            // Nothing is contacted on the dry-run transport: "up" would claim a firewall answered.
+            state: dryRun && status?.state === 'up' ? ('dry-run' as const) : (status?.state ?? 'unknown'),
             queueDepth: status?.queueDepth ?? 0,
             lastError: status?.lastError ?? null,
             lastAppliedAt: iso(status?.lastAppliedAt ?? null),
             lastReconcile: status?.lastReconcile
               ? { ...status.lastReconcile, at: iso(status.lastReconcile.at) }
               : null,
+            setAside: {
+              count: status?.setAside.count ?? 0,
+              examples: (status?.setAside.examples ?? []).map((e) => ({ ...e, since: iso(e.since) })),
+            },
           };
         }),
       };

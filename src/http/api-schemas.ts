@@ -29,7 +29,8 @@ export const banSchema = z
       z.object({
         host: z.string(),
         desired: z.enum(['present', 'absent']),
-        state: z.enum(['pending', 'applied', 'failed']),
+        /** `dry-run`: the responder runs the dry-run transport; the change would apply, nothing was sent. */
+        state: z.enum(['pending', 'applied', 'failed', 'dry-run']),
         attempts: z.number().int(),
         lastError: z.string().nullable(),
         appliedAt: isoTime.nullable(),
@@ -101,7 +102,8 @@ export const hostsSchema = z.object({
       name: z.string(),
       address: z.string(),
       backend: z.string(),
-      state: z.enum(['up', 'down', 'unknown']),
+      /** `dry-run` on the dry-run transport: the host is never contacted. */
+      state: z.enum(['up', 'down', 'unknown', 'dry-run']),
       queueDepth: z.number().int(),
       lastError: z.string().nullable(),
       lastAppliedAt: isoTime.nullable(),
@@ -113,6 +115,11 @@ export const hostsSchema = z.object({
           retimed: z.number().int(),
         })
         .nullable(),
+      /** Bans no firewall command can carry on this host: recorded, retried hourly, never holding others. */
+      setAside: z.object({
+        count: z.number().int(),
+        examples: z.array(z.object({ ip: z.string(), reason: z.string(), since: isoTime })),
+      }),
     }),
   ),
 });

@@ -281,10 +281,18 @@ describe('webhook auth modes', () => {
     expect(
       (await post({ [SIGNATURE_HEADER]: fixedSignature, [TIMESTAMP_HEADER]: fixedTs }, tampered)).statusCode,
     ).toBe(401);
+    // Without a timestamp a signature could be replayed forever: refused by default.
     const noTimestamp = grafanaSignature(HMAC_SECRET, Buffer.from(body));
-    expect((await post({ [SIGNATURE_HEADER]: noTimestamp }, body)).statusCode).toBe(200);
+    expect((await post({ [SIGNATURE_HEADER]: noTimestamp }, body)).statusCode).toBe(401);
     expect(t.logs.text).not.toContain(fixedSignature);
-    expect(processedAuth()).toEqual(['grafana-hmac', 'grafana-hmac']);
+    await t.app.close();
+    await setup(
+      testConfig({
+        webhook: `{ grafanaHmac: { secret: "${HMAC_SECRET}", maxSkew: 60, requireTimestamp: false } }`,
+      }),
+    );
+    expect((await post({ [SIGNATURE_HEADER]: noTimestamp }, body)).statusCode).toBe(200);
+    expect(processedAuth()).toEqual(['grafana-hmac']);
   });
 });
 
@@ -298,6 +306,10 @@ describe('API', () => {
         lastError: 'web1: connect ECONNREFUSED',
         lastAppliedAt: null,
         lastReconcile: { at: NOW - 60_000, added: 1, removed: 0, retimed: 2 },
+        setAside: {
+          count: 1,
+          examples: [{ ip: '10.0.0.0/4', reason: 'prefix /4 is too wide to ban', since: NOW - 5_000 }],
+        },
       },
     ],
   };
@@ -396,6 +408,14 @@ describe('API', () => {
         { ip: '203.0.113.7', jail: 'sshd', duration: 'soon' },
         'body.duration: invalid duration "soon": use seconds or 30s, 10m, 1h, 1d, 1w',
       ],
+      [
+        { ip: '203.0.113.7', jail: 'sshd', duration: '999999w' },
+        'body.duration: 999999w is longer than the maximum ban of 2147483647s (3550w5d3h14m7s, about 68 years); use -1 for a permanent ban',
+      ],
+      [
+        { ip: '203.0.113.7', jail: 'sshd', duration: 2_147_483_648 },
+        'body.duration: 3550w5d3h14m8s is longer than the maximum ban of 2147483647s (3550w5d3h14m7s, about 68 years); use -1 for a permanent ban',
+      ],
       [{ ip: '203.0.113.7', jail: 'sshd', hosts: ['db9'] }, 'body.hosts: unknown host "db9"'],
       [{ ip: '203.0.113.7', jail: 'sshd', extra: 1 }, 'body: Unrecognized key: "extra"'],
     ];
@@ -442,6 +462,16 @@ describe('API', () => {
         lastError: 'web1: connect ECONNREFUSED',
         lastAppliedAt: null,
         lastReconcile: { at: new Date(NOW - 60_000).toISOString(), added: 1, removed: 0, retimed: 2 },
+        setAside: {
+          count: 1,
+          examples: [
+            {
+              ip: '10.0.0.0/4',
+              reason: 'prefix /4 is too wide to ban',
+              since: new Date(NOW - 5_000).toISOString(),
+            },
+          ],
+        },
       },
       {
         name: 'web2',
@@ -452,6 +482,7 @@ describe('API', () => {
         lastError: null,
         lastAppliedAt: null,
         lastReconcile: null,
+        setAside: { count: 0, examples: [] },
       },
     ]);
   });

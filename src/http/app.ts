@@ -113,6 +113,16 @@ const appPlugin: FastifyPluginAsync<AppOptions> = async (fastify, options) => {
     if (status !== undefined && status >= 400 && status < 500) {
       if (request.routeOptions.url === '/api/v1/webhook') {
         metrics.webhookRequests.inc({ outcome: status === 413 ? 'too-large' : 'bad-request' });
+        if (status === 413) {
+          // Alertmanager and Grafana never retry a 4xx: every alert of this group is lost.
+          request.log.error(
+            {
+              bytes: Number(request.headers['content-length']) || undefined,
+              bodyLimit: options.config.server.bodyLimit,
+            },
+            'webhook body over server.bodyLimit refused: the sender will not retry, its alerts are lost; raise server.bodyLimit',
+          );
+        }
       }
       return reply.status(status).send(errorBody(status, error.message));
     }

@@ -15,7 +15,7 @@ const secret = 'hmac-secret-0123456789abcdef';
 const all = {
   bearer: 'bearer-token-0123456789',
   basic: { username: 'alertmanager', password: 'basic-password-0123' },
-  grafanaHmac: { secret, maxSkew: 300 },
+  grafanaHmac: { secret, maxSkew: 300, requireTimestamp: false },
 };
 
 describe('safeEqual', () => {
@@ -74,6 +74,18 @@ describe('webhook auth', () => {
     // The same signature over a different body, or with the timestamp stripped, fails.
     expect(checkWebhookAuth(all, headers, Buffer.from('{}'), now).ok).toBe(false);
     expect(checkWebhookAuth(all, { [SIGNATURE_HEADER]: signed }, body, now).ok).toBe(false);
+  });
+
+  it('refuses a signature without a timestamp unless requireTimestamp is off: it could be replayed forever', () => {
+    const strict = { ...all, grafanaHmac: { ...all.grafanaHmac, requireTimestamp: true } };
+    const untimed = { [SIGNATURE_HEADER]: grafanaSignature(secret, body) };
+    expect(checkWebhookAuth(strict, untimed, body, now)).toEqual({
+      ok: false,
+      reason: 'signature without a timestamp header (replayable)',
+    });
+    const ts = String(now / 1000);
+    const timed = { [SIGNATURE_HEADER]: grafanaSignature(secret, body, ts), [TIMESTAMP_HEADER]: ts };
+    expect(checkWebhookAuth(strict, timed, body, now).ok).toBe(true);
   });
 
   it('refuses stale and future timestamps beyond maxSkew', () => {

@@ -51,6 +51,8 @@ function checkHmac(
   const signature = header(headers, SIGNATURE_HEADER);
   if (signature === undefined) return undefined;
   const timestamp = header(headers, TIMESTAMP_HEADER);
+  if (timestamp === undefined && config.requireTimestamp)
+    return { ok: false, reason: 'signature without a timestamp header (replayable)' };
   if (timestamp !== undefined) {
     if (!/^\d{1,16}$/.test(timestamp)) return { ok: false, reason: 'malformed signature timestamp' };
     // Grafana sends Unix seconds; accept milliseconds too rather than refuse a sender that uses them.

@@ -82,6 +82,16 @@ export function createMetrics(options: {
         for (const host of enforcement.hosts()) this.set({ host: host.name }, host.queueDepth);
       },
     });
+    new Gauge({
+      name: 'lokiban_host_set_aside_bans',
+      help: 'Bans set aside on the host because no firewall command can carry them (see /api/v1/hosts).',
+      labelNames: ['host'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const host of enforcement.hosts()) this.set({ host: host.name }, host.setAside.count);
+      },
+    });
   }
   return { registry, webhookRequests, alerts, storeDuration };
 }

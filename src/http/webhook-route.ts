@@ -1,10 +1,10 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { OutcomeKind } from '../domain/types.js';
 import { formatIssues } from '../lib/zod-issues.js';
 import { toBatchItems } from './alerts.js';
 import { errorSchema, webhookResponseSchema } from './api-schemas.js';
-import { checkWebhookAuth, webhookChallenge } from './auth.js';
+import { checkWebhookAuth, SIGNATURE_HEADER, webhookChallenge } from './auth.js';
 import { CONTEXT_PLUGIN } from './context.js';
 import { errorBody, HttpError } from './errors.js';
 import { senderOf, webhookPayloadSchema } from './webhook-schema.js';
@@ -14,11 +14,32 @@ const MAX_REPORTED_PROBLEMS = 5;
 /**
  * `POST /api/v1/webhook`. It lives in its own plugin context so its JSON parser can keep the raw
  * bytes: Grafana's HMAC signs the body exactly as sent, and re-serialising parsed JSON would not
- * reproduce it. Authentication therefore runs after the body is read (bounded by bodyLimit).
+ * reproduce it. Only a request that carries a Grafana signature needs its body to be authenticated:
+ * every other request is checked on its headers before a byte of the body is read, so unauthenticated
+ * senders cannot make the responder buffer bodies up to bodyLimit.
  */
 const webhookPlugin: FastifyPluginAsync = async (fastify) => {
   const context = fastify.lokiban;
   const { config, decisions, metrics } = context;
+
+  const refuse = (request: FastifyRequest, reply: FastifyReply, reason: string) => {
+    metrics.webhookRequests.inc({ outcome: 'unauthorized' });
+    request.log.warn({ reason, client: request.ip }, 'webhook authentication failed');
+    return (
+      reply
+        .status(401)
+        .header('www-authenticate', webhookChallenge(config.auth.webhook))
+        // The unread body is not worth draining: the client has to send it again with credentials.
+        .header('connection', 'close')
+        .send(errorBody(401, 'authentication required'))
+    );
+  };
+
+  fastify.addHook('onRequest', async (request, reply) => {
+    if (config.auth.webhook.grafanaHmac && request.headers[SIGNATURE_HEADER] !== undefined) return;
+    const auth = checkWebhookAuth(config.auth.webhook, request.headers, Buffer.alloc(0), context.now());
+    if (!auth.ok) return refuse(request, reply, auth.reason);
+  });
 
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser(
@@ -46,14 +67,7 @@ const webhookPlugin: FastifyPluginAsync = async (fastify) => {
     async (request, reply) => {
       const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       const auth = checkWebhookAuth(config.auth.webhook, request.headers, raw, context.now());
-      if (!auth.ok) {
-        metrics.webhookRequests.inc({ outcome: 'unauthorized' });
-        request.log.warn({ reason: auth.reason, client: request.ip }, 'webhook authentication failed');
-        return reply
-          .status(401)
-          .header('www-authenticate', webhookChallenge(config.auth.webhook))
-          .send(errorBody(401, 'authentication required'));
-      }
+      if (!auth.ok) return refuse(request, reply, auth.reason);
 
       let json: unknown;
       try {
@@ -102,6 +116,6 @@ const webhookPlugin: FastifyPluginAsync = async (fastify) => {
 export const webhookRoutes = fp(webhookPlugin, {
   name: 'lokiban-webhook',
   dependencies: [CONTEXT_PLUGIN],
-  // Its own context: the raw-body parser must not replace the JSON parser of the other routes.
+  // Its own context: the raw-body parser and the header check must not reach the other routes.
   encapsulate: true,
 });

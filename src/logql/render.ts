@@ -29,7 +29,7 @@ export function hostGroup(ipLabel: string): string {
 // RFC 3164 / ISO 8601 / daemontools' TAI64N / journal (`[TIME ][HOST ]prog[pid]: `, `[prog] `), then
 // Solaris' message id and a kernel timestamp. Every part has a fixed number of space-free tokens, so the prefix cannot
 // reach into the message.
-const SYSLOG_PREFIX = String.raw`(?:<[0-9]+>[0-9]+ \S+ \S+ \S+ \S+ \S+ (?:-|(?:\[(?:[^\]"]|"(?:[^"\\]|\\.)*")*\])+) |(?:(?:[A-Z][a-z]{2} {1,2}[0-9]{1,2} [0-9:]{8}|[0-9-]{10}T[0-9:.+-]+Z?|@[0-9a-f]{24}) )?(?:[\w.-]+ )?(?:[\w./-]+(?:\[[0-9]+\])?:|\[[\w./-]+\]:?) (?:\[ID [0-9]+ \S+\] )?(?:kernel: ?\[ *[0-9.]+\]:? )?)?`;
+const SYSLOG_PREFIX = String.raw`(?:<[0-9]+>[0-9]+ \S+ \S+ \S+ \S+ \S+ (?:-|(?:\[(?:[^\]"]|"(?:[^"\\]|\\.)*")*\])+) |(?:(?:[A-Z][a-z]{2} {1,2}[0-9]{1,2} [0-9:]{8}|[0-9-]{10}T\S+|@\S{24}) )?(?:[\w.-]+ )?(?:[\w./-]+(?:\[[0-9]+\])?:|\[[\w./-]+\]:?) (?:\[ID [0-9]+ \S+\] )?(?:kernel: ?\[ *[0-9.]+\]:? )?)?`;
 
 export function expandRegexp(regexp: string, ipLabel: string): string {
   return regexp.replace(HOST_PLACEHOLDER, hostGroup(ipLabel)).replaceAll(SYSLOG_PLACEHOLDER, SYSLOG_PREFIX);

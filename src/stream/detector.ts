@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../config/load.js';
 import type { DetectLokiSettings } from '../config/schema.js';
 import { banNetworkFor, formatNetwork, parseAddress } from '../domain/ip.js';
-import { HOST_LABEL, LABEL_VALUE_MAX, SAMPLE_MAX } from '../domain/offence-limits.js';
+import { HOST_LABEL, LABEL_VALUE_MAX, SAMPLE_MAX, SUMMARY_MAX, truncate } from '../domain/offence-limits.js';
 import type { AlertOutcome, BatchItem, Offence } from '../domain/types.js';
 import type { JailDefinition } from '../logql/catalogue.js';
 import { burstFingerprint } from './identity.js';
@@ -39,19 +39,12 @@ interface WindowMeta {
   ip: string;
   originHost: string | undefined;
   labels: Record<string, string>;
-  line: string;
 }
 
 /** An episode counts as over this long after its computed end: late lines of it may still arrive. */
 const END_GRACE_MS = 10_000;
 const SWEEP_INTERVAL_MS = 1_000;
 const RECORD_ATTEMPTS = 5;
-
-function truncate(text: string, max: number): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: log lines are shown in terminals and panels
-  const clean = text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '').trim();
-  return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
-}
 
 /**
  * The streaming detection path: Loki tails → the jails' pipelines → per-series sliding windows →
@@ -180,7 +173,8 @@ export class StreamDetector {
         const series: Record<string, string> = {};
         for (const name of compiled.query.groupBy) {
           const value = labels[name];
-          if (value) series[name] = truncate(value, LABEL_VALUE_MAX);
+          const kept = value ? truncate(value, LABEL_VALUE_MAX) : undefined;
+          if (kept) series[name] = kept;
         }
         series[names.ip] = reportedIp;
         const key = `${jail.name}\n${reportedIp}\n${originHost ?? ''}`;
@@ -190,7 +184,6 @@ export class StreamDetector {
           ip: formatNetwork(banNetworkFor(address, jail.settings.ipv6prefix)),
           originHost,
           labels: series,
-          line: entry.line,
         };
         const rule = { findtimeMs: jail.settings.findtime * 1000, maxretry: jail.settings.maxretry };
         const result = this.windows.add(key, ms, rule, meta);
@@ -198,7 +191,7 @@ export class StreamDetector {
           items.push(this.endItem(result.ended.meta, result.ended.startsAt, result.ended.endsAt));
         if (result.crossing) {
           this.metrics.crossings.inc({ jail: jail.name });
-          items.push(this.offenceItem(meta, result.crossing.startsAt, now));
+          items.push(this.offenceItem(meta, result.crossing.startsAt, now, entry.line));
         }
       }
     }
@@ -210,7 +203,8 @@ export class StreamDetector {
     if (items.length > 0) this.record(items);
   }
 
-  private offenceItem(meta: WindowMeta, startsAt: number, now: number): BatchItem {
+  /** `line` is the maxretry-th line, kept as the ban's sample (the window itself keeps no text). */
+  private offenceItem(meta: WindowMeta, startsAt: number, now: number, line: string): BatchItem {
     const { jail } = meta;
     const offence: Offence = {
       fingerprint: burstFingerprint(jail.name, meta.reportedIp, meta.originHost),
@@ -221,12 +215,14 @@ export class StreamDetector {
       source: 'loki-tail',
       labels: meta.labels,
       receivedAt: now,
-      summary: truncate(
-        `${jail.settings.maxretry} matching lines from ${meta.reportedIp} within ${jail.settings.findtime}s (Loki tail)`,
-        512,
-      ),
-      sample: truncate(meta.line, SAMPLE_MAX),
     };
+    const summary = truncate(
+      `${jail.settings.maxretry} matching lines from ${meta.reportedIp} within ${jail.settings.findtime}s (Loki tail)`,
+      SUMMARY_MAX,
+    );
+    if (summary) offence.summary = summary;
+    const sample = truncate(line, SAMPLE_MAX);
+    if (sample) offence.sample = sample;
     if (meta.originHost) offence.originHost = meta.originHost;
     return { kind: 'offence', index: 0, offence };
   }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MAX_BAN_SECONDS } from '../../src/domain/duration.js';
 import { banDuration, expiryFor } from '../../src/domain/escalation.js';
 import { incrementSettings } from '../support/jail.js';
 
@@ -11,6 +12,13 @@ describe('banDuration (fail2ban 1.0.2 bantime.increment)', () => {
     expect(durations).toEqual([
       600, 1200, 2400, 4800, 9600, 19_200, 38_400, 76_800, 153_600, 307_200, 604_800, 604_800, 604_800,
     ]);
+  });
+
+  it('never goes past the maximum ban, whatever the settings', () => {
+    const huge = { ...increment, maxtime: 0, factor: 1000, rndtime: 10 };
+    expect(banDuration(2_000_000_000, 5, huge, () => 0.99)).toBe(MAX_BAN_SECONDS);
+    expect(banDuration(4000 * 604_800, 0, increment, noRandom)).toBe(MAX_BAN_SECONDS);
+    expect(banDuration(-1, 5, huge, noRandom)).toBe(-1);
   });
 
   it('caps the exponent at 20 like fail2ban', () => {

@@ -8,10 +8,11 @@ export const HMAC_SECRET = 'hmac-secret-0123456789abcdef';
 
 /** A complete configuration as an operator would write it; `extra` YAML is appended verbatim. */
 export function testConfigYaml(
-  options: { store?: string; extra?: string; webhook?: string; bodyLimit?: number } = {},
+  options: { store?: string; extra?: string; webhook?: string; bodyLimit?: number | 'default' } = {},
 ): string {
+  const bodyLimit = options.bodyLimit === 'default' ? '' : `, bodyLimit: ${options.bodyLimit ?? 65536}`;
   return `
-server: { listen: "127.0.0.1:0", bodyLimit: ${options.bodyLimit ?? 65536} }
+server: { listen: "127.0.0.1:0"${bodyLimit} }
 store: ${options.store ?? '{ sqlite: ":memory:" }'}
 auth:
   webhook: ${options.webhook ?? `{ bearer: "${WEBHOOK_TOKEN}" }`}

@@ -7,7 +7,8 @@ export type ApiTime = string | number;
 export interface ApiBanTarget {
   host: string;
   desired: 'present' | 'absent';
-  state: 'pending' | 'applied' | 'failed';
+  /** `dry-run`: the responder runs the dry-run transport; the change would apply, nothing was sent. */
+  state: 'pending' | 'applied' | 'failed' | 'dry-run';
   attempts: number;
   lastError: string | null;
   appliedAt: ApiTime | null;

@@ -11,7 +11,7 @@ export const FRAME = {
   perHost: 'per-host',
 } as const;
 
-export type TargetSummary = 'applied' | 'pending' | 'failed' | 'lifted' | 'none';
+export type TargetSummary = 'applied' | 'dry-run' | 'pending' | 'failed' | 'lifted' | 'none';
 
 /** The worst enforcement state across a ban's hosts: what an operator must look at first. */
 export function summariseTargets(ban: ApiBan): TargetSummary {
@@ -20,13 +20,16 @@ export function summariseTargets(ban: ApiBan): TargetSummary {
   if (present.length === 0) return 'none';
   if (present.some((target) => target.state === 'failed')) return 'failed';
   if (present.some((target) => target.state === 'pending')) return 'pending';
+  // A responder on the dry-run transport completes every target without touching a firewall.
+  if (present.some((target) => target.state === 'dry-run')) return 'dry-run';
   return 'applied';
 }
 
 function describeTargets(ban: ApiBan): string {
   return ban.hosts
     .map((target) => {
-      const base = `${target.host}: ${target.desired === 'absent' ? 'removed' : target.state}`;
+      const state = target.state === 'dry-run' ? 'dry-run (would apply)' : target.state;
+      const base = `${target.host}: ${target.desired === 'absent' ? 'removed' : state}`;
       return target.lastError ? `${base} (${target.lastError})` : base;
     })
     .join('; ');

@@ -4,7 +4,7 @@ import { UnsafeValueError } from '../command.js';
 import type { BanElement } from '../port.js';
 import { firewalldBackend } from './firewalld.js';
 import { ipsetBackend, ipsetRestoreScript, parseIpsetSave } from './ipset.js';
-import { nftApplyScript, nftablesBackend, parseNftListSet } from './nftables.js';
+import { nftApplyScript, nftablesBackend, nftTimeout, parseNftListSet } from './nftables.js';
 import { renderTemplate, templateBackend } from './template.js';
 
 const el = (ip: string, timeoutSeconds: number | null, jail = 'sshd'): BanElement => ({
@@ -15,6 +15,16 @@ const el = (ip: string, timeoutSeconds: number | null, jail = 'sshd'): BanElemen
 });
 
 describe('nftables backend', () => {
+  it('writes long timeouts in units nft parses (it refuses a field of more than 8 digits)', () => {
+    expect(nftTimeout(600)).toBe('600s');
+    expect(nftTimeout(99_999_999)).toBe('99999999s');
+    expect(nftTimeout(100_000_000)).toBe('1157d9h46m40s');
+    expect(nftTimeout(2_147_483_647)).toBe('24855d3h14m7s');
+    expect(nftTimeout(86_400 * 2000)).toBe('2000d');
+    const script = nftApplyScript({ add: [el('203.0.113.7', 2_147_483_647)], remove: [] });
+    expect(script).toContain('203.0.113.7 timeout 24855d3h14m7s');
+  });
+
   it('replaces elements idempotently when the host state is unknown', () => {
     const script = nftApplyScript({ add: [el('203.0.113.7', 600), el('2001:db8::1', null)], remove: [] });
     expect(script).toContain('add table inet lokiban');

@@ -65,8 +65,34 @@ function statements(verb: 'add' | 'delete', set: string, items: string[]): strin
   return lines;
 }
 
+/**
+ * nft's parser refuses a time field of more than 8 digits ("value too large" for `100000000s`, measured
+ * with nft 1.0.6) although the kernel holds far longer timeouts, so long timeouts are written in days,
+ * hours, minutes and seconds: `24855d3h14m7s` is the maximum ban, 2³¹−1 s.
+ */
+const NFT_FIELD_LIMIT = 100_000_000;
+export function nftTimeout(seconds: number): string {
+  if (seconds < NFT_FIELD_LIMIT) return `${seconds}s`;
+  const parts: string[] = [];
+  let rest = seconds;
+  for (const [unit, size] of [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+  ] as const) {
+    if (rest >= size) {
+      parts.push(`${Math.floor(rest / size)}${unit}`);
+      rest %= size;
+    }
+  }
+  if (rest > 0) parts.push(`${rest}s`);
+  return parts.join('');
+}
+
 function withTimeout(element: BanElement): string {
-  return element.timeoutSeconds === null ? element.ip : `${element.ip} timeout ${element.timeoutSeconds}s`;
+  return element.timeoutSeconds === null
+    ? element.ip
+    : `${element.ip} timeout ${nftTimeout(element.timeoutSeconds)}`;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { type Socket, connect as tcpConnect } from 'node:net';
 import { NodeSSH } from 'node-ssh';
 import type { HostConfig } from '../../config/schema.js';
 import { backoffDelay } from '../../lib/backoff.js';
@@ -24,10 +25,31 @@ export interface SshOptions {
 
 interface HostConnection {
   ssh?: NodeSSH;
+  /** Local address of the live connection; never bannable while the connection lives. */
+  localAddress?: string;
   connecting?: Promise<NodeSSH>;
   failures: number;
   retryAt: number;
   lastError?: Error;
+}
+
+/** A TCP connection opened by lokiban itself, so its local address is known (ssh2 hides its socket). */
+function openSocket(host: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect({ host, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
 }
 
 /**
@@ -59,8 +81,17 @@ export function sshTransport(options: SshOptions): Transport {
     const pin: HostKeyPin = parseHostKeyPin(host.hostKey);
     let mismatch: HostKeyMismatchError | undefined;
     const ssh = new NodeSSH();
+    let socket: Socket | undefined;
     try {
+      socket = await openSocket(
+        host.address.replace(/^\[(.*)\]$/, '$1'),
+        host.port,
+        options.connectTimeoutMs,
+      );
+      // Protected from the moment the connection exists: a ban decided during the handshake is refused too.
+      entry.localAddress = socket.localAddress;
       await ssh.connect({
+        sock: socket,
         host: host.address,
         port: host.port,
         username: host.user,
@@ -79,6 +110,8 @@ export function sshTransport(options: SshOptions): Transport {
       });
     } catch (error) {
       ssh.dispose();
+      socket?.destroy();
+      entry.localAddress = undefined;
       if (mismatch) throw mismatch;
       throw new TransportError(
         `host "${host.name}": cannot connect to ${host.user}@${host.address}:${host.port}: ${(error as Error).message}`,
@@ -89,7 +122,10 @@ export function sshTransport(options: SshOptions): Transport {
     ssh.connection?.setNoDelay(true);
     // A dropped connection is noticed here, so the next command reconnects instead of failing forever.
     ssh.connection?.on('close', () => {
-      if (entry.ssh === ssh) entry.ssh = undefined;
+      if (entry.ssh === ssh) {
+        entry.ssh = undefined;
+        entry.localAddress = undefined;
+      }
     });
     ssh.connection?.on('error', () => {
       if (entry.ssh === ssh) entry.ssh = undefined;
@@ -170,6 +206,9 @@ export function sshTransport(options: SshOptions): Transport {
       }
     },
     reset: drop,
+    localAddresses() {
+      return [...connections.values()].flatMap((entry) => (entry.localAddress ? [entry.localAddress] : []));
+    },
     async close() {
       for (const entry of connections.values()) entry.ssh?.dispose();
       connections.clear();

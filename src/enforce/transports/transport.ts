@@ -8,6 +8,8 @@ export interface Transport {
   run(host: HostConfig, command: Command, timeoutMs: number): Promise<CommandOutput>;
   /** Drops the host's connection (after a timeout) so the next run reconnects. */
   reset(host: HostConfig): void;
+  /** The local address of each live connection to a host: the source that host sees lokiban by. */
+  localAddresses?(): string[];
   close(): Promise<void>;
 }
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -40,6 +40,38 @@ storeContract('sqlite (temp file)', async () => {
 });
 
 describe('SqliteStore specifics', () => {
+  it('refuses a zero-length database file instead of starting an empty store in it', async () => {
+    const file = join(tempDir(), 'lokiban.db');
+    writeFileSync(file, '');
+    const store = new SqliteStore(file);
+    await expect(store.init()).rejects.toThrow(`${file} is an empty file, not a lokiban database`);
+    expect(statSync(file).size).toBe(0);
+  });
+
+  it('refuses to start on a database that fails quick_check', async () => {
+    const file = join(tempDir(), 'lokiban.db');
+    const first = new SqliteStore(file);
+    await first.init();
+    await first.close();
+    // Overwrite the middle of page 2 (the first table's b-tree page) with garbage.
+    const db = readFileSync(file);
+    const pageSize = db.readUInt16BE(16);
+    db.fill(0xa5, pageSize + 8, pageSize * 2 - 8);
+    writeFileSync(file, db);
+    await expect(new SqliteStore(file).init()).rejects.toThrow(/failed SQLite's quick_check/);
+  });
+
+  it('creates the database 0600 in a 0700 directory, its WAL too', async () => {
+    const dir = join(tempDir(), 'data');
+    const store = new SqliteStore(join(dir, 'lokiban.db'));
+    await store.init();
+    await store.ping();
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, 'lokiban.db')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'lokiban.db-wal')).mode & 0o777).toBe(0o600);
+    await store.close();
+  });
+
   it('refuses a database whose schema is newer than this version', async () => {
     const file = join(tempDir(), 'newer.db');
     const store = new SqliteStore(file);

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
@@ -298,6 +298,31 @@ interface QueuedBatch {
  * savepoint: a batch that throws is rolled back alone and only its promise rejects; every promise
  * settles only after the COMMIT returned, so a resolved batch is on disk exactly as before.
  */
+/**
+ * Creates the database's directory (0700) and file (0600; SQLite gives its -wal and -shm files the
+ * same mode) when they are missing: bans, audit and offence samples are nobody else's to read. An
+ * existing zero-length file is refused: SQLite would take it for a new, empty database, and a new
+ * store reconciling against hosts that hold bans from the old one would lift them all.
+ */
+function prepareFile(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  let size: number | undefined;
+  try {
+    size = statSync(path).size;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  if (size === undefined) {
+    closeSync(openSync(path, 'wx', 0o600));
+    return;
+  }
+  if (size === 0) {
+    throw new Error(
+      `${path} is an empty file, not a lokiban database: restore it from a backup, or delete it to start a new, empty store`,
+    );
+  }
+}
+
 export class SqliteStore implements Store {
   private db: Database.Database | undefined;
   private statements: Statements | undefined;
@@ -310,13 +335,22 @@ export class SqliteStore implements Store {
 
   async init(): Promise<void> {
     if (this.db) return;
-    if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
+    if (this.path !== ':memory:') prepareFile(this.path);
     const db = new Database(this.path);
     try {
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
+      // A corrupted file must stop the start, not answer /readyz and lose writes later: quick_check reads
+      // every page once (https://sqlite.org/pragma.html#pragma_quick_check).
+      const problems = (db.pragma('quick_check(5)') as Array<{ quick_check: string }>).map(
+        (r) => r.quick_check,
+      );
+      if (problems.join() !== 'ok')
+        throw new Error(
+          `${this.path} failed SQLite's quick_check, restore it from a backup: ${problems.join('; ')}`,
+        );
       migrate(db);
       this.statements = prepare(db);
       this.db = db;

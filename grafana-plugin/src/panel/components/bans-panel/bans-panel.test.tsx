@@ -321,7 +321,7 @@ describe('BansPanel', () => {
 
   it('shows the enforcement state as an icon and a word, not a colour alone', () => {
     fakeApi();
-    const target = (state: 'applied' | 'pending' | 'failed') => ({
+    const target = (state: 'applied' | 'pending' | 'failed' | 'dry-run') => ({
       host: 'web1',
       desired: 'present' as const,
       state,
@@ -329,12 +329,18 @@ describe('BansPanel', () => {
       lastError: state === 'failed' ? 'ssh: connection refused' : null,
       appliedAt: null,
     });
-    const bans = (['applied', 'pending', 'failed'] as const).map((state, i) =>
+    const bans = (['applied', 'pending', 'failed', 'dry-run'] as const).map((state, i) =>
       apiBan({ id: i + 1, ip: `192.0.2.${i + 1}`, hosts: [target(state)] }),
     );
     render(<BansPanel {...panelProps(panelData(overviewFrames(bans)), {}, { width: 1200, height: 500 })} />);
     const states = screen.getAllByTestId(TEST_IDS.state);
-    expect(states.map((state) => state.textContent)).toEqual(['enforced', 'pending', 'failed']);
+    expect(states.map((state) => state.textContent)).toEqual([
+      'enforced',
+      'pending',
+      'failed',
+      'dry-run (would apply)',
+    ]);
+    expect(states[3]!.getAttribute('title')).toBe('web1: dry-run (would apply)');
     for (const state of states) expect(state.querySelector('svg, [class*="Icon"], div')).not.toBeNull();
     expect(states[2]!.getAttribute('title')).toContain('ssh: connection refused');
   });

@@ -19,6 +19,12 @@ const STATES: Record<
     detail: 'in the firewall of every target host',
     tone: 'applied',
   },
+  'dry-run': {
+    icon: 'eye',
+    text: 'dry-run (would apply)',
+    detail: 'the responder runs the dry-run transport: no firewall was changed',
+    tone: 'pending',
+  },
   pending: {
     icon: 'clock-nine',
     text: 'pending',
