@@ -6,11 +6,13 @@ import { Registry } from 'prom-client';
 import { auditShipperFromConfig, type LokiShipper } from './audit/loki-shipper.js';
 import type { Config } from './config/load.js';
 import { buildDecisionPolicy } from './config/policy.js';
+import { breakerOpenGauge, breakerRefusals } from './decisions/breaker-warnings.js';
 import { scopeFallbackWarnings } from './decisions/scope-warnings.js';
 import type { EnforcementStatus } from './enforce/port.js';
 import { buildApp } from './http/app.js';
 import { loggerOptions } from './http/logger.js';
 import { loadCatalogue } from './logql/catalogue.js';
+import { jailPipelines } from './logql/render.js';
 import { DEFAULT_CATALOGUE } from './logql/toolkit.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/port.js';
@@ -65,7 +67,19 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   // One logger for the app and everything beside it, so each part is built once, in order.
   const logger = pino(loggerOptions(config));
   const registry = new Registry();
-  const policy = buildDecisionPolicy(config, { onScopeFallback: scopeFallbackWarnings(logger) });
+  const policy = buildDecisionPolicy(config, {
+    onScopeFallback: scopeFallbackWarnings(logger),
+    onBreakerRefuse: breakerRefusals(logger, registry),
+  });
+  breakerOpenGauge(registry, (now) => policy.breaker.status(now));
+  // The jails' log pipelines for Explore links; without a readable catalogue the API leaves them out
+  // (bans still work, the panel falls back to a line filter).
+  let pipelines: Record<string, string[]> | undefined;
+  try {
+    pipelines = jailPipelines(loadCatalogue(DEFAULT_CATALOGUE), config);
+  } catch (error) {
+    logger.warn({ problem: (error as Error).message }, 'jail log queries unavailable');
+  }
   let app: FastifyInstance;
   let runtime: EnforcementRuntime | undefined;
   let audit: LokiShipper | undefined;
@@ -80,6 +94,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         store,
         policy,
         registry,
+        ...(pipelines ? { jailPipelines: pipelines } : {}),
         ...(config.detect?.loki ? { detection: { status: () => detector?.status() } } : {}),
         ...(runtime
           ? { enforcement: runtime.status, onChange: (hosts: string[]) => runtime?.notify(hosts) }

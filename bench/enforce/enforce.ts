@@ -56,6 +56,8 @@ async function setup(hostCount: number, enforcement: Record<string, unknown> = {
       store: { sqlite: join(dir, 'lokiban.db') },
       auth: { webhook: { bearer: 'bench-token-0123456789' } },
       defaults: { bantime: '1d', ignoreip: [] },
+      // Benchmarks measure throughput: the circuit breaker (docs/decisions.md) is off.
+      safety: { maxNewBansPerMinute: 0 },
       jails: { sshd: {} },
       transport: 'ssh',
       hosts: hosts.map((h) => ({ ...h.config, match: {} })),
@@ -164,6 +166,8 @@ async function webhook(): Promise<void> {
       auth: { webhook: { bearer: token } },
       logging: { level: 'warn' },
       defaults: { bantime: '1d', ignoreip: [] },
+      // Benchmarks measure throughput: the circuit breaker (docs/decisions.md) is off.
+      safety: { maxNewBansPerMinute: 0 },
       jails: { sshd: {} },
       transport: 'ssh',
       hosts: hosts.map((h) => ({ ...h.config, match: {} })),

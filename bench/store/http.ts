@@ -60,6 +60,8 @@ async function serve(store: string): Promise<string> {
     `store: ${store}
 auth: { webhook: { bearer: "${TOKEN}" } }
 logging: { level: warn }
+# Benchmarks measure throughput: the circuit breaker (docs/decisions.md) is off.
+safety: { maxNewBansPerMinute: 0 }
 jails: { sshd: {} }
 transport: dry-run
 hosts:

@@ -26,6 +26,8 @@ export interface BenchReply {
 const config = parseConfig(
   `
 auth: { webhook: { bearer: "bench-token-0123456789" } }
+# Benchmarks measure throughput: the circuit breaker (docs/decisions.md) is off.
+safety: { maxNewBansPerMinute: 0 }
 jails: { sshd: {} }
 hosts: [ { name: web1, address: 192.0.2.1 }, { name: web2, address: 192.0.2.2 } ]
 `,

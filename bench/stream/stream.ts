@@ -43,6 +43,8 @@ async function run(hostCount: number): Promise<void> {
       auth: { webhook: { bearer: 'bench-webhook-token-0123456789' } },
       logging: { level: 'warn' },
       defaults: { bantime: '1d', ignoreip: [] },
+      // Benchmarks measure throughput: the circuit breaker (docs/decisions.md) is off.
+      safety: { maxNewBansPerMinute: 0 },
       jails: { sshd: {} },
       transport: 'ssh',
       hosts: hosts.map((h) => ({ ...h.config, match: {} })),

@@ -1,4 +1,5 @@
 import { networkInterfaces } from 'node:os';
+import { type BreakerTrip, CircuitBreaker } from '../domain/breaker.js';
 import { type Network, NetworkSet, parseAddress, parseNetwork } from '../domain/ip.js';
 import type { JailSettings } from '../domain/jail.js';
 import type { DecisionPolicy, ScopeFallback } from '../domain/policy.js';
@@ -17,6 +18,8 @@ export interface PolicyOptions {
    * falls back to every host: an operator should fix the labels or the hosts' `match`.
    */
   onScopeFallback?: (event: ScopeFallback) => void;
+  /** Called on every alert the circuit breaker refuses (the caller rate-limits its log). */
+  onBreakerRefuse?: (trip: BreakerTrip) => void;
 }
 
 /** Every address of this machine's interfaces (os.networkInterfaces), as canonical text. */
@@ -112,7 +115,7 @@ export class LiveProtectedNetworks {
 export function buildDecisionPolicy(
   config: Config,
   options: PolicyOptions = {},
-): DecisionPolicy & { protectedNetworks: LiveProtectedNetworks } {
+): DecisionPolicy & { protectedNetworks: LiveProtectedNetworks; breaker: CircuitBreaker } {
   const allHosts = config.hosts.map((host) => host.name);
   const protectedNetworks = new LiveProtectedNetworks(
     config,
@@ -144,10 +147,21 @@ export function buildDecisionPolicy(
     return allHosts.filter((name) => wanted.has(name));
   };
 
+  const perJail: Record<string, number> = {};
+  for (const jail of Object.values(config.jails))
+    if (jail.maxNewBansPerMinute) perJail[jail.name] = jail.maxNewBansPerMinute;
+  const breaker = new CircuitBreaker(
+    { global: config.safety.maxNewBansPerMinute, perJail },
+    options.onBreakerRefuse,
+  );
+
   return {
     jails: config.jails,
     targetsFor,
     protectedNetworks,
+    breaker,
+    admitNewBan: (jail, now) => breaker.admit(jail, now),
+    breakerStatus: (now) => breaker.status(now),
     now: options.now ?? Date.now,
     random: options.random ?? Math.random,
   };

@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { testConfig } from '../../test/support/config.js';
 import { FakeStore } from '../../test/support/fake-store.js';
 import { buildDecisionPolicy } from '../config/policy.js';
-import type { Offence } from '../domain/types.js';
-import { createDecisions, MANUAL_JAIL } from './decisions.js';
+import { MANUAL_JAIL, type Offence } from '../domain/types.js';
+import { createDecisions } from './decisions.js';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
 

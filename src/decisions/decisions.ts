@@ -2,12 +2,17 @@ import type { Counter, Histogram } from 'prom-client';
 import type { Config } from '../config/load.js';
 import type { JailSettings } from '../domain/jail.js';
 import type { DecisionPolicy } from '../domain/policy.js';
-import type { AlertOutcome, Ban, BatchItem, ManualBanRequest, Offence, Source } from '../domain/types.js';
+import {
+  type AlertOutcome,
+  type Ban,
+  type BatchItem,
+  MANUAL_JAIL,
+  type ManualBanRequest,
+  type Offence,
+  type Source,
+} from '../domain/types.js';
 import type { DecisionStore } from '../store/port.js';
 import { adoptBurstIdentities } from '../stream/identity.js';
-
-/** The jail a manual ban goes to when the request names none; it takes the defaults unless configured. */
-export const MANUAL_JAIL = 'manual';
 
 /** The series the decisions feed (http/metrics.ts creates them on the app's registry). */
 export interface DecisionMetrics {

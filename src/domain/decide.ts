@@ -224,6 +224,38 @@ export function planDecision(
   };
 }
 
+/** Why an alert got `ignored-breaker`. */
+export const BREAKER_REASON =
+  'circuit breaker open: too many new bans in the last minute (safety.maxNewBansPerMinute)';
+
+/** The circuit breaker refused the new ban: the engine writes nothing and drops the offence row. */
+export interface RefusedPlan {
+  outcome: 'ignored-breaker';
+  reason: string;
+}
+
+/**
+ * The plan for an alert's offence: as `planDecision`, except that a new ban (no active ban in the
+ * jail) must first pass the circuit breaker. Extensions and repeats never count; manual bans use
+ * `planDecision` directly, so an operator is never braked.
+ */
+export function planOffence(
+  cause: BanCause,
+  snapshot: Snapshot,
+  now: number,
+  policy: Pick<DecisionPolicy, 'targetsFor' | 'random' | 'admitNewBan'>,
+): DecisionPlan | RefusedPlan {
+  if (!snapshot.active && policy.admitNewBan && !policy.admitNewBan(cause.jail.name, now)) {
+    return { outcome: 'ignored-breaker', reason: BREAKER_REASON };
+  }
+  return planDecision(cause, snapshot, now, policy);
+}
+
+/** The outcome of an offence whose new ban the circuit breaker refused. */
+export function refusedOutcome(base: OutcomeBase, plan: RefusedPlan): AlertOutcome {
+  return { ...base, outcome: plan.outcome, reason: plan.reason };
+}
+
 /** The `until` field of an outcome: ISO time, or "permanent". */
 export function untilText(expiresAt: number | null): string {
   return expiresAt === null ? 'permanent' : new Date(expiresAt).toISOString();

@@ -21,4 +21,6 @@ export interface JailSettings {
   ipv6prefix: number;
   increment: IncrementSettings;
   selector?: string;
+  /** Circuit breaker: most new bans per rolling minute in this jail (absent = only the global limit). */
+  maxNewBansPerMinute?: number;
 }

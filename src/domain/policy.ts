@@ -1,3 +1,4 @@
+import type { BreakerStatus } from './breaker.js';
 import type { NetworkSet } from './ip.js';
 import type { JailSettings } from './jail.js';
 
@@ -18,6 +19,14 @@ export interface DecisionPolicy {
   now(): number;
   /** [0,1) — injectable so rndtime is testable. */
   random(): number;
+  /**
+   * The circuit breaker: asked before an alert makes a new ban (not for extensions, repeats or manual
+   * bans). False = refused with `ignored-breaker`, and the offence is not recorded, so a repeat
+   * delivery after the storm is decided again.
+   */
+  admitNewBan?(jail: string, now: number): boolean;
+  /** What the breaker admitted and refused in the last minute, for `GET /api/v1/jails`. */
+  breakerStatus?(now: number): BreakerStatus;
 }
 
 /** Scope `origin` could not name a host, so the ban falls back to every host. */

@@ -68,6 +68,7 @@ export type OutcomeKind =
   | 'ignored-unknown-jail'
   | 'ignored-jail-disabled'
   | 'ignored-no-targets'
+  | 'ignored-breaker'
   | 'resolved-recorded';
 
 export interface AlertOutcome {
@@ -107,3 +108,6 @@ export type BatchItem =
       jail?: string;
     }
   | { kind: 'skip'; index: number; outcome: AlertOutcome };
+
+/** Jail used by manual bans that name none, with the configured defaults (fail2ban has no such jail). */
+export const MANUAL_JAIL = 'manual';

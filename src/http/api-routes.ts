@@ -3,11 +3,10 @@ import fp from 'fastify-plugin';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { JAIL_NAME } from '../config/schema.js';
-import { MANUAL_JAIL } from '../decisions/decisions.js';
 import { banLengthError, parseDuration } from '../domain/duration.js';
 import { formatNetwork, parseNetwork } from '../domain/ip.js';
 import type { JailSettings } from '../domain/jail.js';
-import type { Ban } from '../domain/types.js';
+import { type Ban, MANUAL_JAIL } from '../domain/types.js';
 import type { AuditEvent } from '../store/port.js';
 import {
   adminErrors,
@@ -15,6 +14,7 @@ import {
   authErrors,
   banSchema,
   bansSchema,
+  breakerSchema,
   errorSchema,
   hostsSchema,
   jailSchema,
@@ -51,12 +51,25 @@ export function banJson(ban: Ban, dryRun = false) {
   };
 }
 
+/** Audit detail fields the store keeps as epoch milliseconds; the API speaks ISO-8601 throughout. */
+const AUDIT_TIME_FIELDS = ['expiresAt', 'previousExpiresAt'] as const;
+
 function auditJson(event: AuditEvent) {
-  return { ...event, at: iso(event.at) };
+  const detail: Record<string, unknown> = { ...event.detail };
+  for (const field of AUDIT_TIME_FIELDS) {
+    const value = detail[field];
+    // null stays null: a permanent ban has no expiry.
+    if (typeof value === 'number' && Number.isFinite(value)) detail[field] = iso(value);
+  }
+  return { ...event, at: iso(event.at), detail };
 }
 
-function jailJson(jail: JailSettings) {
+function jailJson(jail: JailSettings, pipelines: readonly string[] | undefined, ipLabel: string) {
   return {
+    // One query when the jail is one rule; a jail split into several rules has one pipeline per rule.
+    ...(pipelines?.length === 1 ? { logql: pipelines[0] } : {}),
+    ...(pipelines && pipelines.length > 0 ? { logqlParts: [...pipelines] } : {}),
+    ipLabel,
     name: jail.name,
     enabled: jail.enabled,
     bantime: jail.bantime,
@@ -293,7 +306,13 @@ const apiPlugin: FastifyPluginAsync = async (plain) => {
     {
       ...read,
       schema: {
-        response: { 200: z.object({ jails: z.array(jailSchema) }), ...authErrors },
+        response: {
+          200: z.object({
+            jails: z.array(jailSchema),
+            breaker: breakerSchema.nullable(),
+          }),
+          ...authErrors,
+        },
         security: [{ bearer: [] }],
       },
     },
@@ -301,12 +320,22 @@ const apiPlugin: FastifyPluginAsync = async (plain) => {
       const counts = await jailCounts();
       const names = [...Object.keys(config.jails)];
       if (counts.has(MANUAL_JAIL) && !names.includes(MANUAL_JAIL)) names.push(MANUAL_JAIL);
+      const breaker = context.breakerStatus?.(context.now());
       return {
         jails: names.map((name) => ({
-          ...jailJson(jailsWithManual[name]!),
+          ...jailJson(jailsWithManual[name]!, context.jailPipelines?.[name], config.labels.ip),
           active: counts.get(name)?.active ?? 0,
           total: counts.get(name)?.bans ?? 0,
         })),
+        breaker: breaker
+          ? {
+              maxNewBansPerMinute: breaker.limits.global,
+              perJail: { ...breaker.limits.perJail },
+              newBansLastMinute: breaker.lastMinute,
+              open: breaker.open.map((o) => ({ ...o, since: iso(o.since) })),
+              refusedTotal: breaker.refusedTotal,
+            }
+          : null,
       };
     },
   );
@@ -335,7 +364,7 @@ const apiPlugin: FastifyPluginAsync = async (plain) => {
         timed(metrics, 'listBans', () => store.listBans({ jail: name, active: true, limit: 100_000 }, now)),
       ]);
       return {
-        ...jailJson(jail),
+        ...jailJson(jail, context.jailPipelines?.[name], config.labels.ip),
         active: counts.get(name)?.active ?? bans.length,
         total: counts.get(name)?.bans ?? 0,
         bans: bans.map(banOut),

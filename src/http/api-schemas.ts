@@ -55,6 +55,7 @@ export const outcomeSchema = z.object({
     'ignored-unknown-jail',
     'ignored-jail-disabled',
     'ignored-no-targets',
+    'ignored-breaker',
     'resolved-recorded',
   ]),
   fingerprint: z.string().optional(),
@@ -71,8 +72,33 @@ export const webhookResponseSchema = z.object({
   results: z.array(outcomeSchema),
 });
 
+/** The circuit breaker (safety.maxNewBansPerMinute): open while it refused a ban in the last minute. */
+export const breakerSchema = z.object({
+  maxNewBansPerMinute: z.number().int(),
+  perJail: z.record(z.string(), z.number().int()),
+  newBansLastMinute: z.number().int(),
+  open: z.array(
+    z.object({
+      scope: z.string(),
+      limit: z.number().int(),
+      refused: z.number().int(),
+      since: z.string(),
+    }),
+  ),
+  refusedTotal: z.number().int(),
+});
+
 export const jailSchema = z.object({
   name: z.string(),
+  logql: z
+    .string()
+    .optional()
+    .describe("the jail's LogQL log pipeline (what its rule counts) when it is one rule, for Explore"),
+  logqlParts: z
+    .array(z.string())
+    .optional()
+    .describe('one log pipeline per rule of the jail (together: every line it counts); absent for manual'),
+  ipLabel: z.string().describe('the label that pipeline extracts the address into'),
   enabled: z.boolean(),
   bantime: z.number().int().describe('seconds; -1 permanent'),
   findtime: z.number().int(),

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin';
 import type { Config } from '../config/load.js';
 import type { Decisions } from '../decisions/decisions.js';
+import type { BreakerStatus } from '../domain/breaker.js';
 import type { EnforcementStatus } from '../enforce/port.js';
 import type { ReadModel } from '../store/port.js';
 import type { Metrics } from './metrics.js';
@@ -14,6 +15,10 @@ export interface AppContext {
   metrics: Metrics;
   /** Live per-host enforcement state, when a dispatcher runs in this process. */
   enforcement?: EnforcementStatus;
+  /** Each jail's LogQL log pipelines, one per rule, for GET /jails (absent: no readable catalogue). */
+  jailPipelines?: Readonly<Record<string, readonly string[]>>;
+  /** What the circuit breaker admitted and refused in the last minute, when the policy has one. */
+  breakerStatus?: (now: number) => BreakerStatus;
   now: () => number;
 }
 

@@ -88,12 +88,27 @@ const webhookPlugin: FastifyPluginAsync = async (fastify) => {
       // becomes a 500 so Alertmanager and Grafana deliver the group again.
       const outcomes = await decisions.recordDelivery(items, source);
       const counts: Partial<Record<OutcomeKind, number>> = {};
-      for (const outcome of outcomes) counts[outcome.outcome] = (counts[outcome.outcome] ?? 0) + 1;
+      const unknownJails: string[] = [];
+      for (const outcome of outcomes) {
+        counts[outcome.outcome] = (counts[outcome.outcome] ?? 0) + 1;
+        if (outcome.outcome === 'ignored-unknown-jail') {
+          metrics.unknownJailAlerts.inc();
+          if (outcome.reason && unknownJails.length < MAX_REPORTED_PROBLEMS)
+            unknownJails.push(outcome.reason);
+        }
+      }
       if (payload.truncatedAlerts) {
         // Alertmanager's max_alerts dropped alerts from this group: they never reach lokiban.
         request.log.warn(
           { truncatedAlerts: payload.truncatedAlerts },
           'the sender truncated this group; remove max_alerts from the webhook receiver',
+        );
+      }
+      if (unknownJails.length > 0) {
+        // Nobody is banned for these alerts: the rules and lokiban.yaml disagree on the jail names.
+        request.log.warn(
+          { source, unknownJail: counts['ignored-unknown-jail'], reasons: unknownJails },
+          'alerts for an unknown jail ignored; add the jail to lokiban.yaml or fix the rule',
         );
       }
       metrics.webhookRequests.inc({ outcome: 'accepted' });

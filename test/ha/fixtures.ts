@@ -9,6 +9,8 @@ export const HOSTS = ['web1', 'web2'] as const;
 const CONFIG = parseConfig(
   `
 auth: { webhook: { bearer: "ha-test-token-0123456789" } }
+# Bursts of thousands of new bans a minute: these tests are about replicas, not the circuit breaker.
+safety: { maxNewBansPerMinute: 0 }
 jails: { sshd: {} }
 hosts:
   - { name: web1, address: 192.0.2.1 }

@@ -139,6 +139,23 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
         });
       });
 
+      it('refuses new bans past the circuit breaker without recording them, so a repeat is decided later', async () => {
+        let room = 2;
+        const { policy } = makePolicy({ admitNewBan: () => room-- > 0 });
+        await store.recordBatch([offence('198.51.100.9', 'sshd')], makePolicy().policy, 'alertmanager');
+        const batch = [
+          // An active ban is extended, never counted as new.
+          at(offence('198.51.100.9', 'sshd'), 0),
+          ...['203.0.113.1', '203.0.113.2', '203.0.113.3'].map((ip, i) => at(offence(ip, 'sshd'), i + 1)),
+        ];
+        const first = (await store.recordBatch(batch, policy, 'alertmanager')).outcomes;
+        expect(first.map((r) => r.outcome)).toEqual(['unchanged', 'banned', 'banned', 'ignored-breaker']);
+        expect(first[3]!.reason).toMatch(/circuit breaker open/);
+        room = 10;
+        const again = (await store.recordBatch(batch, policy, 'alertmanager')).outcomes;
+        expect(again.map((r) => r.outcome)).toEqual(['duplicate', 'duplicate', 'duplicate', 'banned']);
+      });
+
       it('treats a repeated delivery as a duplicate that changes nothing', async () => {
         const { policy, clock } = makePolicy();
         const batch = [at(offence('203.0.113.7', 'sshd'), 0), at(offence('203.0.113.8', 'nginx'), 1)];

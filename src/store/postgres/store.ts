@@ -9,8 +9,11 @@ import {
   historyWindow,
   manualBanCause,
   planDecision,
+  planOffence,
+  refusedOutcome,
   resolvedRecord,
   type ScreenedOffence,
+  type Snapshot,
   screenOffence,
   unbanAudit,
 } from '../../domain/decide.js';
@@ -311,19 +314,20 @@ export class PostgresStore implements Store {
       await this.audit(client, now, item.audit, null);
       return item.outcome;
     }
-    const { plan, banId } = await this.apply(client, item.cause, policy, now);
+    const plan = planOffence(item.cause, await this.snapshot(client, item.cause, now), now, policy);
+    if (plan.outcome === 'ignored-breaker') {
+      // Not kept: a repeat delivery once the breaker has room again is decided, not a duplicate.
+      await client.query('DELETE FROM offences WHERE id = $1', [offenceId]);
+      return refusedOutcome(base, plan);
+    }
+    const banId = await this.write(client, item.cause, plan, now);
     for (const host of plan.wake) wake.add(host);
     await settle(plan.outcome, banId);
     return decidedOutcome(base, plan, banId);
   }
 
-  /** Reads the snapshot of the network (the caller holds its decision lock), plans, and applies the plan. */
-  private async apply(
-    client: Queryable,
-    cause: BanCause,
-    policy: DecisionPolicy,
-    now: number,
-  ): Promise<{ plan: DecisionPlan; banId: number }> {
+  /** What the planner needs to know about the cause's network; the caller holds its decision lock. */
+  private async snapshot(client: Queryable, cause: BanCause, now: number): Promise<Snapshot> {
     const { ip, jail } = cause;
     const window = historyWindow(jail, now);
     // One round trip for the whole snapshot: the active ban with its hosts, and the earlier bans in
@@ -356,7 +360,12 @@ export class PostgresStore implements Store {
             expiresAt: history.expires_at,
             hosts: history.hosts ?? [],
           };
-    const plan = planDecision(cause, { active: current, earlierBans: history.earlier }, now, policy);
+    return { active: current, earlierBans: history.earlier };
+  }
+
+  /** Applies the plan under the same lock; returns the ban it wrote. */
+  private async write(client: Queryable, cause: BanCause, plan: DecisionPlan, now: number): Promise<number> {
+    const { ip, jail } = cause;
     const { write } = plan;
     let banId: number;
     if (write.kind === 'insert') {
@@ -387,7 +396,7 @@ export class PostgresStore implements Store {
       await this.insertTargets(client, banId, write.addTargets, now);
     }
     if (plan.audit) await this.audit(client, now, plan.audit, banId);
-    return { plan, banId };
+    return banId;
   }
 
   private async insertTargets(client: Queryable, banId: number, hosts: readonly string[], now: number) {
@@ -407,7 +416,8 @@ export class PostgresStore implements Store {
     const cause = manualBanCause(request, policy);
     return this.transaction('manual ban', async (client) => {
       await this.lockNetworks(client, [cause.ip]);
-      const { plan, banId } = await this.apply(client, cause, policy, now);
+      const plan = planDecision(cause, await this.snapshot(client, cause, now), now, policy);
+      const banId = await this.write(client, cause, plan, now);
       return { ban: (await this.loadBan(client, banId))!, wake: plan.wake };
     });
   }

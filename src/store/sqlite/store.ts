@@ -1,4 +1,5 @@
-import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, linkSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
@@ -11,8 +12,11 @@ import {
   historyWindow,
   manualBanCause,
   planDecision,
+  planOffence,
+  refusedOutcome,
   resolvedRecord,
   type ScreenedOffence,
+  type Snapshot,
   screenOffence,
   unbanAudit,
 } from '../../domain/decide.js';
@@ -96,6 +100,7 @@ function prepare(db: Database.Database) {
     endOffence: db.prepare<[{ id: number; endsAt: number }]>(
       'UPDATE offences SET ended_at = @endsAt WHERE id = @id AND ended_at IS NULL',
     ),
+    deleteOffence: db.prepare<[number]>('DELETE FROM offences WHERE id = ?'),
     activeBan: db.prepare<[{ ip: string; jail: string; now: number }], BanRow>(
       `SELECT * FROM bans WHERE ip = @ip AND jail = @jail AND ${activeClause} ORDER BY id DESC LIMIT 1`,
     ),
@@ -313,7 +318,21 @@ function prepareFile(path: string): void {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   if (size === undefined) {
-    closeSync(openSync(path, 'wx', 0o600));
+    // Made under a temporary name with SQLite's header written, then linked into place: another process
+    // starting on the same path at the same moment never sees the empty file a plain create shows for
+    // an instant, and takes whichever file was linked first.
+    const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.new`;
+    closeSync(openSync(temp, 'wx', 0o600));
+    try {
+      const db = new Database(temp);
+      db.pragma('journal_mode = WAL');
+      db.close();
+      linkSync(temp, path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    } finally {
+      rmSync(temp, { force: true });
+    }
     return;
   }
   if (size === 0) {
@@ -552,14 +571,20 @@ export class SqliteStore implements Store {
       this.audit(now, item.audit, null);
       return item.outcome;
     }
-    const { plan, banId } = this.apply(item.cause, batch.policy, now);
+    const plan = planOffence(item.cause, this.snapshot(item.cause, now), now, batch.policy);
+    if (plan.outcome === 'ignored-breaker') {
+      // Not kept: a repeat delivery once the breaker has room again is decided, not a duplicate.
+      s.deleteOffence.run(offenceId);
+      return refusedOutcome(base, plan);
+    }
+    const banId = this.write(item.cause, plan, now);
     for (const host of plan.wake) wake.add(host);
     s.settleOffence.run({ id: offenceId, outcome: plan.outcome, banId });
     return decidedOutcome(base, plan, banId);
   }
 
-  /** Reads the snapshot, plans, and applies the plan. Runs inside the caller's transaction. */
-  private apply(cause: BanCause, policy: DecisionPolicy, now: number): { plan: DecisionPlan; banId: number } {
+  /** What the planner needs to know about the cause's network. Runs inside the caller's transaction. */
+  private snapshot(cause: BanCause, now: number): Snapshot {
     const s = this.s();
     const { ip, jail } = cause;
     const activeRow = s.activeBan.get({ ip, jail: jail.name, now });
@@ -575,7 +600,13 @@ export class SqliteStore implements Store {
       : (window.jail === undefined
           ? s.countAllJails.get({ ip, since: window.since })
           : s.countInJail.get({ ip, jail: window.jail, since: window.since }))!.n;
-    const plan = planDecision(cause, { active, earlierBans }, now, policy);
+    return { active, earlierBans };
+  }
+
+  /** Applies the plan; returns the ban it wrote. Runs inside the caller's transaction. */
+  private write(cause: BanCause, plan: DecisionPlan, now: number): number {
+    const s = this.s();
+    const { ip, jail } = cause;
     const { write } = plan;
     const fields = { now, expiresAt: write.expiresAt, summary: cause.summary, sample: cause.sample };
     let banId: number;
@@ -594,7 +625,7 @@ export class SqliteStore implements Store {
     }
     for (const host of targets) s.insertTarget.run({ banId, host, now });
     if (plan.audit) this.audit(now, plan.audit, banId);
-    return { plan, banId };
+    return banId;
   }
 
   private audit(at: number, record: AuditWrite, banId: number | null): void {
@@ -606,8 +637,9 @@ export class SqliteStore implements Store {
     const db = this.open();
     const now = policy.now();
     const run = db.transaction(() => {
-      const { plan, banId } = this.apply(manualBanCause(request, policy), policy, now);
-      return { ban: this.loadBan(banId)!, wake: plan.wake };
+      const cause = manualBanCause(request, policy);
+      const plan = planDecision(cause, this.snapshot(cause, now), now, policy);
+      return { ban: this.loadBan(this.write(cause, plan, now))!, wake: plan.wake };
     });
     return run.immediate();
   }
