@@ -10,7 +10,7 @@
  *   fleet      10,000 new bans present on 1, 3 and 10 namespace hosts, 3 repetitions, interleaved
  * Run as root: `node --import tsx bench/enforce/enforce.ts [fanout|latency|webhook|reconcile|floor|fleet|all]`
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -360,8 +360,8 @@ async function firstContactRun(host: TestHost) {
   }
 }
 
-/** The physical floor: one local `nft -f` of 10,000 elements (as lokiban writes them) in the namespace. */
-function nftFloor(host: TestHost, dir: string): number {
+/** 10,000 elements as lokiban writes them to a set it knows empty: `add element` lines of 2,000. */
+function elementsFile(dir: string): string {
   const ips = offences(10_000).map((item) => (item as Extract<BatchItem, { kind: 'offence' }>).offence.ip);
   const lines: string[] = [];
   for (let i = 0; i < ips.length; i += 2000) {
@@ -370,11 +370,36 @@ function nftFloor(host: TestHost, dir: string): number {
   }
   const file = join(dir, 'elements.nft');
   writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
+/** The physical floor: one local `nft -f` of 10,000 elements in the namespace. */
+function nftFloor(host: TestHost, dir: string): number {
+  const file = elementsFile(dir);
   const started = performance.now();
   const run = spawnSync('ip', ['netns', 'exec', host.ns, 'nft', '-f', file]);
   const elapsed = performance.now() - started;
   if (run.status !== 0) throw new Error(`nft -f failed: ${run.stderr}`);
   checkPresent([host], 10_000);
+  return elapsed;
+}
+
+/** The same on several namespaces at once: what this machine's cores allow for a fleet of that size. */
+async function nftFloorParallel(hosts: TestHost[], dir: string): Promise<number> {
+  const file = elementsFile(dir);
+  const started = performance.now();
+  await Promise.all(
+    hosts.map(
+      (host) =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn('ip', ['netns', 'exec', host.ns, 'nft', '-f', file], { stdio: 'ignore' });
+          child.once('error', reject);
+          child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`nft -f exited ${code}`))));
+        }),
+    ),
+  );
+  const elapsed = performance.now() - started;
+  checkPresent(hosts, 10_000);
   return elapsed;
 }
 
@@ -412,12 +437,15 @@ async function floor(): Promise<void> {
 }
 
 async function fleet(): Promise<void> {
-  const sizes = [1, 3, 10];
+  const sizes = (process.env.FLEET_SIZES ?? '1,3,10').split(',').map(Number);
+  const reps = Number(process.env.FLEET_REPS ?? 3);
   const hosts: TestHost[] = [];
   for (let i = 0; i < Math.max(...sizes); i++) hosts.push(await createTestHost({ name: `fleet${i + 1}` }));
   const results = new Map<number, number[]>(sizes.map((n) => [n, []]));
+  const floors = new Map<number, number[]>(sizes.map((n) => [n, []]));
+  const dir = mkdtempSync(join(tmpdir(), 'lkb-enf-fleet-'));
   try {
-    for (let rep = 1; rep <= 3; rep++) {
+    for (let rep = 1; rep <= reps; rep++) {
       for (const n of sizes) {
         const group = hosts.slice(0, n);
         for (const host of group) {
@@ -425,19 +453,26 @@ async function fleet(): Promise<void> {
           flushSet(host);
         }
         const load = loadavg();
+        const nft = await nftFloorParallel(group, dir);
+        for (const host of group) flushSet(host);
         const run = await liveRun(group);
         results.get(n)!.push(run.total);
+        floors.get(n)!.push(nft);
         console.log(
-          `rep ${rep}, ${n} host(s) (load ${load}): 10,000 bans present on all after ${run.total.toFixed(0)} ms (recording ${run.recorded.toFixed(0)} ms, then ${(run.total - run.recorded).toFixed(0)} ms to the last commit, ${run.sent} elements sent)`,
+          `rep ${rep}, ${n} host(s) (load ${load}): ${n} parallel local nft -f ${nft.toFixed(0)} ms | lokiban: 10,000 bans present on all after ${run.total.toFixed(0)} ms (recording ${run.recorded.toFixed(0)} ms, then ${(run.total - run.recorded).toFixed(0)} ms to the last commit, ${run.sent} elements sent)`,
         );
       }
     }
-    const median = (n: number) => [...results.get(n)!].sort((a, b) => a - b)[1]!;
+    const median = (of: Map<number, number[]>, n: number) => {
+      const sorted = [...of.get(n)!].sort((a, b) => a - b);
+      return sorted[sorted.length >> 1]!;
+    };
     for (const n of sizes)
       console.log(
-        `fleet: ${n} host(s): min/median/max ${summary(results.get(n)!)}, median ×${(median(n) / median(1)).toFixed(2)} of 1 host`,
+        `fleet: ${n} host(s): lokiban min/median/max ${summary(results.get(n)!)}, median ×${(median(results, n) / median(results, sizes[0]!)).toFixed(2)} of ${sizes[0]} host(s); parallel nft -f ${summary(floors.get(n)!)}, median ×${(median(floors, n) / median(floors, sizes[0]!)).toFixed(2)}`,
       );
   } finally {
+    rmSync(dir, { recursive: true, force: true });
     for (const host of hosts) await host.destroy();
   }
 }
