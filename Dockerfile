@@ -50,5 +50,5 @@ VOLUME ["/app/data"]
 # No curl/wget in the image: node itself probes /healthz on the port LOKIBAN_LISTEN names.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "-e", "const p=(process.env.LOKIBAN_LISTEN||':9797').split(':').pop();fetch('http://127.0.0.1:'+p+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-ENTRYPOINT ["node", "dist/cli/main.js"]
+ENTRYPOINT ["node", "--", "dist/cli/main.js"]
 CMD ["serve", "--config", "/etc/lokiban/lokiban.yaml"]

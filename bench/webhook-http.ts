@@ -13,6 +13,8 @@
  *   BENCH_NODE_ARGS=...  extra node options for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
  *   BENCH_ROUNDS=n       measure the builds n times, alternating (default 1)
  *   BENCH_HEAP_SNAPSHOT=1  signal the server (SIGUSR2) for a heap snapshot once it holds 100,000 bans
+ *   BENCH_DETECT=1       turn on detect.loki (a Loki that refuses connections), so every delivery
+ *                        also looks up the tail's bursts (docs/streaming.md)
  *
  * Results are written down in bench/webhook-http.md.
  */
@@ -98,7 +100,7 @@ transport: dry-run
 hosts:
   - { name: web1, address: 192.0.2.10 }
   - { name: web2, address: 192.0.2.11 }
-`,
+${process.env.BENCH_DETECT === '1' ? 'detect: { loki: { url: "http://127.0.0.1:9" } }\n' : ''}`,
   );
   const command = [
     process.execPath,

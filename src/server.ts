@@ -8,6 +8,7 @@ import { buildDecisionPolicy } from './config/policy.js';
 import type { EnforcementStatus } from './enforce/port.js';
 import { buildApp } from './http/app.js';
 import { loadCatalogue } from './logql/catalogue.js';
+import { jailPipelines } from './logql/render.js';
 import { DEFAULT_CATALOGUE } from './logql/toolkit.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/port.js';
@@ -87,12 +88,22 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       log?.warn(event, 'scope origin fell back to every host');
     },
   });
+  // The jails' log pipelines for Explore links; without a readable catalogue the API leaves them out
+  // (bans still work, the panel falls back to a line filter).
+  let pipelines: Record<string, string[]> | undefined;
+  let pipelineProblem: string | undefined;
+  try {
+    pipelines = jailPipelines(loadCatalogue(DEFAULT_CATALOGUE), config);
+  } catch (error) {
+    pipelineProblem = (error as Error).message;
+  }
   try {
     app = await buildApp({
       config,
       store,
       policy,
       registry,
+      ...(pipelines ? { jailPipelines: pipelines } : {}),
       ...(config.detect?.loki ? { detection: { status: () => detector?.status() } } : {}),
       ...(options.enforcement
         ? {
@@ -102,6 +113,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         : {}),
     });
     log = app.log;
+    if (pipelineProblem) app.log.warn({ problem: pipelineProblem }, 'jail log queries unavailable');
     runtime = options.enforcement?.({ store, logger: app.log });
     policy.protectedNetworks.track(() => runtime?.localAddresses?.() ?? []);
     audit = auditShipperFromConfig(config, { store, logger: app.log, registry });

@@ -27,4 +27,24 @@ describe('alert-rules/alertmanager.example.yml', () => {
     expect(webhook.http_config.authorization.credentials_file).toMatch(/^\//);
     expect(JSON.stringify(config)).not.toMatch(/credentials"\s*:/);
   });
+
+  it('is the routing advice README.md, docs/api.md and docs/rules.md give, word for word', () => {
+    const example = parse(readFileSync('alert-rules/alertmanager.example.yml', 'utf8'));
+    const { continue: _default, ...route } = example.route.routes[0];
+    const receiver = example.receivers.find((r: { name: string }) => r.name === 'lokiban');
+    for (const doc of ['README.md', 'docs/api.md', 'docs/rules.md']) {
+      const blocks = [...readFileSync(doc, 'utf8').matchAll(/^( *)```yaml\n([\s\S]*?)^\1```$/gm)]
+        .map(([, indent, body]) =>
+          body!
+            .split('\n')
+            .map((line) => line.slice(indent!.length))
+            .join('\n'),
+        )
+        .filter((body) => body.includes('receiver: lokiban'));
+      expect(blocks, doc).toHaveLength(1);
+      const advice = parse(blocks[0]!);
+      expect(advice.route.routes, doc).toEqual([route]);
+      expect(advice.receivers, doc).toEqual([receiver]);
+    }
+  });
 });

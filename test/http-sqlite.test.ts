@@ -219,7 +219,24 @@ describe('API → SQLite', () => {
     const audit = (await api('GET', '/api/v1/audit?ip=203.0.113.50', undefined, READ_TOKEN)).json().events;
     expect(audit.map((e: { kind: string; actor: string }) => `${e.kind}:${e.actor}`)).toEqual(
       expect.arrayContaining(['unban:ops']),
-    );
+    ); // Every time the API emits is ISO-8601, audit details included.
+    const isoTime = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+    const ban = audit.find((e: { kind: string }) => e.kind === 'ban');
+    expect(ban.detail.expiresAt).toBe(new Date(clock + 86_400_000).toISOString());
+    const lifted = audit.find((e: { kind: string }) => e.kind === 'unban');
+    expect(lifted.detail).toMatchObject({
+      expiresAt: expect.stringMatching(isoTime),
+      reason: 'false positive',
+    });
+    await api('POST', '/api/v1/bans', { ip: '203.0.113.51', jail: 'sshd', duration: '1h' });
+    await api('POST', '/api/v1/bans', { ip: '203.0.113.51', jail: 'sshd', duration: '-1' });
+    const extended = (await api('GET', '/api/v1/audit?ip=203.0.113.51', undefined, READ_TOKEN))
+      .json()
+      .events.find((e: { kind: string }) => e.kind === 'extend');
+    expect(extended.detail).toMatchObject({
+      previousExpiresAt: new Date(clock + 3_600_000).toISOString(),
+      expiresAt: null,
+    });
   });
 
   it('unbanning one IPv6 address lifts the /64 ban that covers it', async () => {

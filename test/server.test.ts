@@ -94,6 +94,19 @@ describe('startServer', () => {
     try {
       expect(await activeBans(second.url)).toEqual(before);
       expect((await fetch(`${second.url}/readyz`)).status).toBe(200);
+      // The Explore link of each ban runs its jail's pipeline, rendered from the catalogue.
+      const jails = (await (
+        await fetch(`${second.url}/api/v1/jails`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+      ).json()) as { jails: Array<{ name: string; logqlParts?: string[]; ipLabel: string }> };
+      const sshd = jails.jails.find((jail) => jail.name === 'sshd') as {
+        logqlParts: string[];
+        ipLabel: string;
+      };
+      expect(sshd.ipLabel).toBe('ip');
+      expect(sshd.logqlParts.length).toBeGreaterThan(0);
+      for (const pipeline of sshd.logqlParts) {
+        expect(pipeline).toMatch(/^\{job="sshd"\} .*\| regexp `\^.*\| label_format jail=`sshd`$/);
+      }
     } finally {
       await second.close();
     }

@@ -1,9 +1,16 @@
 import type { Command } from 'commander';
+import { closest } from '../config/suggest.js';
 import { formatDuration, parseDuration } from '../domain/duration.js';
 import { formatNetwork, parseNetwork } from '../domain/ip.js';
+import { MANUAL_JAIL } from '../domain/types.js';
 import { ApiClient, DEFAULT_URL } from './api-client.js';
 import { CliError, type CliIo, EXIT_CONFIG } from './io.js';
 import { renderList, renderTable, renderTree } from './table.js';
+
+/** The API's cap on one `GET /api/v1/bans`. */
+const API_MAX_LIMIT = 100_000;
+/** A terminal's worth of bans; `--limit` and `--json` for more. */
+const BANNED_DEFAULT_LIMIT = 1000;
 
 interface BanJson {
   id: number;
@@ -73,10 +80,19 @@ function hostsCell(ban: BanJson): string {
   return present.some((host) => host.state === 'dry-run') ? `${cell} dry-run (would apply)` : cell;
 }
 
+const SUMMARY_WIDTH = 60;
+
+/** The ban's reason (manual bans) or its alert's summary, cut to fit a terminal line. */
+function summaryCell(ban: BanJson): string {
+  const text = (ban.summary ?? '').replace(/\s+/g, ' ').trim();
+  if (text === '') return '-';
+  return text.length > SUMMARY_WIDTH ? `${text.slice(0, SUMMARY_WIDTH - 1)}…` : text;
+}
+
 export function bansTable(bans: BanJson[], now: number): string {
   if (bans.length === 0) return 'no active bans';
   return renderTable(
-    ['IP', 'JAIL', 'LEVEL', 'REMAINING', 'EXPIRES', 'SOURCE', 'HOSTS'],
+    ['IP', 'JAIL', 'LEVEL', 'REMAINING', 'EXPIRES', 'SOURCE', 'HOSTS', 'SUMMARY'],
     bans.map((ban) => [
       ban.ip,
       ban.jail,
@@ -85,8 +101,36 @@ export function bansTable(bans: BanJson[], now: number): string {
       ban.expiresAt ?? 'never',
       ban.source,
       hostsCell(ban),
+      summaryCell(ban),
     ]),
   );
+}
+
+/** How a ban reads after `lokiban ban`: new, lengthened, or left as it was because it already lasts longer. */
+export function banOutcomeLine(
+  ban: BanJson,
+  before: ReadonlyMap<number, string | null>,
+  now: number,
+): string {
+  const until =
+    ban.expiresAt === null ? 'permanently' : `until ${ban.expiresAt} (${remaining(ban.expiresAt, now)})`;
+  const where = ban.hosts.length > 0 ? `on ${hostsCell(ban)}` : '(no hosts configured)';
+  if (!before.has(ban.id)) return `${ban.ip} banned in jail ${ban.jail} ${until} ${where}`;
+  if (before.get(ban.id) === ban.expiresAt) {
+    return `${ban.ip} unchanged, banned in jail ${ban.jail} ${until} ${where}: the active ban already lasts at least as long`;
+  }
+  return `${ban.ip} ban extended in jail ${ban.jail} ${until} ${where}`;
+}
+
+/** One line per lifted ban, naming its network and jail: a covering prefix ban is not a surprise. */
+export function unbanLines(ip: string, lifted: BanJson[], jail: string | undefined): string {
+  if (lifted.length === 0) return `${ip} is not banned${jail ? ` in jail ${jail}` : ''}`;
+  return lifted
+    .map(
+      (ban) =>
+        `${ip} unbanned: lifted ${ban.ip} in jail ${ban.jail}${ban.ip === ip ? '' : ` (covers ${ip})`}`,
+    )
+    .join('\n');
 }
 
 function validIp(value: string): string {
@@ -163,16 +207,48 @@ export function registerApiCommands(program: Command, io: CliIo): void {
   withClientOptions(
     program
       .command('banned')
-      .description('active bans with remaining time and hosts (needs a read token)')
-      .option('--jail <jail>', 'only this jail'),
-  ).action(async (options: ClientOptions & { jail?: string }) => {
-    const query = new URLSearchParams({ active: 'true', limit: '100000' });
+      .description('active bans with remaining time, hosts and summary (needs a read token)')
+      .option('--jail <jail>', 'only this jail')
+      .option(
+        '--limit <n>',
+        `show at most N bans (default ${BANNED_DEFAULT_LIMIT}, at most ${API_MAX_LIMIT})`,
+      ),
+  ).action(async (options: ClientOptions & { jail?: string; limit?: string }) => {
+    const limit = options.limit === undefined ? BANNED_DEFAULT_LIMIT : Number(options.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > API_MAX_LIMIT) {
+      throw new CliError(
+        `--limit: expected a whole number from 1 to ${API_MAX_LIMIT} (got "${options.limit}")`,
+        EXIT_CONFIG,
+      );
+    }
+    const client = clientFor(options, io);
+    // The jail list says whether the jail exists and how many bans are active in all: the count of
+    // what the page leaves out comes from the responder, not from guessing.
+    const { jails } = await client.request<{ jails: JailJson[] }>('GET', '/api/v1/jails');
+    const selected = options.jail === undefined ? jails : jails.filter((j) => j.name === options.jail);
+    if (options.jail !== undefined && selected.length === 0 && options.jail !== MANUAL_JAIL) {
+      const suggestion = closest(
+        options.jail,
+        jails.map((j) => j.name),
+      );
+      throw new CliError(
+        `unknown jail "${options.jail}"${suggestion ? `; did you mean "${suggestion}"?` : ''} (jails: ${jails.map((j) => j.name).join(', ')})`,
+        EXIT_CONFIG,
+      );
+    }
+    const query = new URLSearchParams({ active: 'true', limit: String(limit) });
     if (options.jail) query.set('jail', options.jail);
-    const data = await clientFor(options, io).request<{ bans: BanJson[]; now: string }>(
-      'GET',
-      `/api/v1/bans?${query}`,
+    const data = await client.request<{ bans: BanJson[]; now: string }>('GET', `/api/v1/bans?${query}`);
+    const total = Math.max(
+      data.bans.length,
+      selected.reduce((sum, jail) => sum + jail.active, 0),
     );
-    print(options, data, () => bansTable(data.bans, Date.parse(data.now)));
+    const omitted = total - data.bans.length;
+    print(options, { ...data, total, omitted }, () => {
+      const table = bansTable(data.bans, Date.parse(data.now));
+      if (omitted <= 0) return table;
+      return `${table}\n${omitted} more active ban${omitted === 1 ? '' : 's'} not shown (${data.bans.length} of ${total}; --limit N shows up to ${API_MAX_LIMIT}, the Grafana panel and GET /api/v1/stats summarise them all)`;
+    });
   });
 
   withClientOptions(
@@ -187,18 +263,20 @@ export function registerApiCommands(program: Command, io: CliIo): void {
     if (options.for !== undefined && 'error' in parseDuration(options.for)) {
       throw new CliError(`--for: ${(parseDuration(options.for) as { error: string }).error}`, EXIT_CONFIG);
     }
-    const ban = await clientFor(options, io).request<BanJson>('POST', '/api/v1/bans', {
+    const client = clientFor(options, io);
+    // The active bans of this address before the call tell a new ban from an extension and from a
+    // ban left unchanged because it already lasts longer (the API answers the ban in each case).
+    const query = new URLSearchParams({ active: 'true', ip: target, limit: '1000' });
+    if (options.jail) query.set('jail', options.jail);
+    const previous = await client.request<{ bans: BanJson[] }>('GET', `/api/v1/bans?${query}`);
+    const before = new Map(previous.bans.map((ban) => [ban.id, ban.expiresAt]));
+    const ban = await client.request<BanJson>('POST', '/api/v1/bans', {
       ip: target,
       ...(options.jail ? { jail: options.jail } : {}),
       ...(options.for !== undefined ? { duration: options.for } : {}),
       ...(options.reason ? { reason: options.reason } : {}),
     });
-    print(
-      options,
-      ban,
-      () =>
-        `${ban.ip} banned in jail ${ban.jail} ${ban.expiresAt === null ? 'permanently' : `until ${ban.expiresAt} (${remaining(ban.expiresAt, Date.now())})`} ${ban.hosts.length > 0 ? `on ${hostsCell(ban)}` : '(no hosts configured)'}`,
-    );
+    print(options, ban, () => banOutcomeLine(ban, before, Date.now()));
   });
 
   withClientOptions(
@@ -218,10 +296,6 @@ export function registerApiCommands(program: Command, io: CliIo): void {
         ...(options.reason ? { reason: options.reason } : {}),
       },
     );
-    print(options, data, () =>
-      data.unbanned.length === 0
-        ? `${data.ip} is not banned${options.jail ? ` in jail ${options.jail}` : ''}`
-        : `${data.ip} unbanned in ${data.unbanned.map((ban) => ban.jail).join(', ')}`,
-    );
+    print(options, data, () => unbanLines(data.ip, data.unbanned, options.jail));
   });
 }

@@ -1,21 +1,47 @@
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import type { Command } from 'commander';
-import { type Config, ConfigError, loadConfig } from '../config/load.js';
+import { type Config, ConfigError, loadConfig, type ParseOptions } from '../config/load.js';
+import { unknownJailProblems } from '../config/suggest.js';
 import { formatDuration } from '../domain/duration.js';
-import { loadCatalogue } from '../logql/catalogue.js';
+import { MANUAL_JAIL } from '../domain/types.js';
+import { catalogueNames, loadCatalogue } from '../logql/catalogue.js';
 import { DEFAULT_CATALOGUE } from '../logql/toolkit.js';
 import { buildPipelines, DetectConfigError, groupTails } from '../stream/pipelines.js';
 import { CliError, type CliIo, EXIT_CONFIG } from './io.js';
 
-/** Loads the configuration, turning every problem into an exit-2 error that names its YAML path. */
-export function loadConfigOrExit(file: string, env: NodeJS.ProcessEnv): Config {
+export interface LoadOptions extends ParseOptions {
+  /** Jail definitions that config jails must name (default: the package's alert-rules/jails). */
+  catalogue?: string;
+}
+
+/**
+ * Loads the configuration, turning every problem into an exit-2 error that names its YAML path. A
+ * jail that no definition backs is an error too: a typo such as `shd:` must not pass and leave the
+ * responder ignoring every alert of the real jail.
+ */
+export function loadConfigOrExit(file: string, env: NodeJS.ProcessEnv, options: LoadOptions = {}): Config {
+  let config: Config;
   try {
-    return loadConfig(file, env);
+    config = loadConfig(file, env, options);
   } catch (error) {
     if (error instanceof ConfigError) throw new CliError(`${file}: ${error.message}`, EXIT_CONFIG);
     throw error;
   }
+  let defined: string[];
+  try {
+    defined = catalogueNames(options.catalogue ?? DEFAULT_CATALOGUE);
+  } catch (error) {
+    throw new CliError((error as Error).message, EXIT_CONFIG);
+  }
+  const problems = unknownJailProblems(Object.keys(config.jails), defined, [MANUAL_JAIL]);
+  if (problems.length > 0) {
+    throw new CliError(
+      `${file}: ${new ConfigError('the configuration is invalid', problems).message}`,
+      EXIT_CONFIG,
+    );
+  }
+  return config;
 }
 
 export function describeConfig(config: Config): string {

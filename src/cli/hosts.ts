@@ -14,7 +14,8 @@ interface HostsOptions {
 
 function load(options: HostsOptions, io: CliIo): Config {
   const env = options.envFile ? loadEnvFileInto(options.envFile, io.env) : io.env;
-  return loadConfigOrExit(options.config, env);
+  // Host commands talk SSH only: the webhook, API and audit secrets need not be at hand.
+  return loadConfigOrExit(options.config, env, { unusedSections: ['auth', 'audit'] });
 }
 
 function selectHosts(config: Config, names: string[] | undefined): HostConfig[] {

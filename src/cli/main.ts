@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
+// `--` ends Node's own options: without it Node reads our `--env-file FILE` itself and exits 9 on a
+// missing file before lokiban can say anything.
 import { CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { CliError, EXIT_CONFIG, EXIT_FAILURE, processIo } from './io.js';
@@ -19,8 +21,13 @@ async function main(): Promise<void> {
       process.exitCode = error instanceof CliError ? error.exitCode : EXIT_CONFIG;
       return;
     }
-    // Anything else is unexpected: one line for the operator, the stack on request.
-    const detail = process.env.LOKIBAN_DEBUG ? ((error as Error).stack ?? String(error)) : String(error);
+    // Anything else is unexpected: one line for the operator (its message, without the `Error:` that
+    // String(error) would add after our own `error:`), the stack on request.
+    const detail = process.env.LOKIBAN_DEBUG
+      ? ((error as Error).stack ?? String(error))
+      : error instanceof Error
+        ? error.message
+        : String(error);
     processIo.err(
       `error: ${detail}${process.env.LOKIBAN_DEBUG ? '' : ' (set LOKIBAN_DEBUG=1 for the stack)'}`,
     );

@@ -53,6 +53,61 @@ describe('lokiban rules', () => {
     expect(result.out.match(/^ok /gm)).toHaveLength(loadCatalogue(DEFAULT_CATALOGUE).length * 2);
   });
 
+  it('lint --rules accepts files rendered the README way, with or without the config', async () => {
+    const out = join(dir, 'readme-way');
+    await run('rules', 'render', '--config', 'config/lokiban.example.yaml', '--format', 'loki', '--out', out);
+    // The operator's own rules in the same tenant directory are not lokiban's to lint.
+    writeFileSync(join(out, 'operator-own.yaml'), 'groups: [{ name: own, rules: [] }]\n');
+    const bare = await run('rules', 'lint', '--rules', out, '--format', 'loki');
+    expect(bare.err).toBe('');
+    // sshd is several rules, one per kind of line; the other three jails one each.
+    expect([bare.code, bare.out]).toEqual([0, '8 rules ok\n']);
+    const configured = await run(
+      'rules',
+      'lint',
+      '--config',
+      'config/lokiban.example.yaml',
+      '--rules',
+      out,
+      '--format',
+      'loki',
+    );
+    expect([configured.code, configured.out]).toEqual([0, '8 rules ok\n']);
+    // With the config, a jail it enables but the directory lacks is still reported.
+    rmSync(join(out, 'sshd.yaml'));
+    const missing = await run(
+      'rules',
+      'lint',
+      '--config',
+      'config/lokiban.example.yaml',
+      '--rules',
+      out,
+      '--format',
+      'loki',
+    );
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain('sshd: enabled jail has no rendered rule');
+  });
+
+  it('runbook links point at the published docs unless rules.runbookBaseUrl says otherwise', async () => {
+    const published = await run('rules', 'render', '--format', 'loki');
+    expect(published.out).toContain(
+      'runbook_url: https://github.com/lokiban/lokiban/blob/main/docs/jails.md#sshd',
+    );
+    const config = join(dir, 'runbook.yaml');
+    writeFileSync(
+      config,
+      `${readFileSync('config/lokiban.example.yaml', 'utf8')}\nrules: { runbookBaseUrl: "https://wiki.example.com/lokiban" }\n`,
+    );
+    const own = await run('rules', 'render', '--config', config, '--format', 'grafana');
+    expect(own.out).toContain('runbook_url: https://wiki.example.com/lokiban#sshd');
+    writeFileSync(
+      config,
+      `${readFileSync('config/lokiban.example.yaml', 'utf8')}\nrules: { runbookBaseUrl: "docs/rules.md" }\n`,
+    );
+    await expect(run('rules', 'render', '--config', config)).rejects.toThrow(/rules\.runbookBaseUrl/);
+  });
+
   it('lint --rules fails on a hand-edited file whose threshold no longer matches maxretry', async () => {
     const out = join(dir, 'edited');
     await run('rules', 'render', '--format', 'loki', '--out', out);

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { ConfigError } from '../config/load.js';
 import { formatDuration } from '../domain/duration.js';
-import { loadCatalogue } from '../logql/catalogue.js';
+import { CatalogueError, loadCatalogue } from '../logql/catalogue.js';
 import { compileQuery } from '../logql/evaluate.js';
 import {
   CORPUS_TABLE_HEADERS,
@@ -18,8 +19,12 @@ import {
 import { renderJailDocs } from '../logql/jail-docs.js';
 import { lintRules, OLDEST_LOKI, parseLokiVersion } from '../logql/lint.js';
 import { parseRuleQuery } from '../logql/query.js';
-import type { RenderContext, RenderFormat } from '../logql/render.js';
+import { RENDER_HEADER, RenderConfigError, type RenderContext, type RenderFormat } from '../logql/render.js';
 import { type LoadedRule, runTestSuite } from '../logql/rule-test.js';
+import { planGrafanaSync } from '../logql/sync-grafana.js';
+import { type SyncAuth, SyncError, SyncSetupError } from '../logql/sync-http.js';
+import { groupsFromRuleFiles, planLokiSync } from '../logql/sync-loki.js';
+import { applyChanges, describeChanges, type SyncChange } from '../logql/sync-plan.js';
 import {
   DEFAULT_CATALOGUE,
   DEFAULT_JAIL_DOCS,
@@ -32,17 +37,63 @@ import {
   staleRendering,
   writeRendered,
 } from '../logql/toolkit.js';
+import { loadEnvFileInto } from './config-commands.js';
+import { CliError, EXIT_CONFIG } from './io.js';
 import { renderTable } from './table.js';
 
 export interface RulesIo {
   out: (text: string) => void;
   err: (text: string) => void;
+  /** Where `rules sync` reads its credentials and the contact point's secret; default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 const defaultIo: RulesIo = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
 };
+
+const TENANT = /^[A-Za-z0-9!_.*'()-]{1,150}$/;
+const NAMESPACE = /^[A-Za-z0-9_.-]{1,150}$/;
+
+/** Credentials for the ruler or Grafana, from the environment only: flags show in `ps`. */
+function syncAuth(env: NodeJS.ProcessEnv): SyncAuth {
+  const token = env.LOKIBAN_SYNC_TOKEN;
+  const user = env.LOKIBAN_SYNC_USER;
+  if (token && user) {
+    throw new CliError(
+      'set LOKIBAN_SYNC_TOKEN or LOKIBAN_SYNC_USER/LOKIBAN_SYNC_PASSWORD, not both',
+      EXIT_CONFIG,
+    );
+  }
+  if (token) return { kind: 'bearer', token };
+  if (user) {
+    const password = env.LOKIBAN_SYNC_PASSWORD;
+    if (!password)
+      throw new CliError('LOKIBAN_SYNC_USER is set but LOKIBAN_SYNC_PASSWORD is not', EXIT_CONFIG);
+    return { kind: 'basic', username: user, password };
+  }
+  return { kind: 'none' };
+}
+
+function syncUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new CliError(`--url: not a URL (got ${JSON.stringify(value)})`, EXIT_CONFIG);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new CliError(`--url: use http:// or https:// (got ${JSON.stringify(value)})`, EXIT_CONFIG);
+  }
+  if (url.username || url.password) {
+    throw new CliError(
+      '--url: put credentials in LOKIBAN_SYNC_TOKEN or LOKIBAN_SYNC_USER/LOKIBAN_SYNC_PASSWORD, not in the URL',
+      EXIT_CONFIG,
+    );
+  }
+  return url.href;
+}
 
 interface CommonOptions {
   config?: string;
@@ -70,8 +121,13 @@ function withCommon(command: Command): Command {
 function rulesFor(options: SourceOptions, context: RenderContext): LoadedRule[] {
   const formats: RenderFormat[] = options.format ? [options.format] : ['loki', 'grafana'];
   if (options.rules) {
-    if (!options.format) throw new InvalidArgumentError('--rules needs --format');
-    return loadRules(readRenderedDir(options.rules), options.format, context.labels.jail).map((rule) => ({
+    if (!options.format) throw new CliError('--rules needs --format loki or --format grafana', EXIT_CONFIG);
+    // A ruler directory may hold the operator's own rule files next to lokiban's: only files that
+    // `rules render` wrote (its header) are lokiban's to check.
+    const files = new Map(
+      [...readRenderedDir(options.rules)].filter(([, text]) => text.startsWith(RENDER_HEADER)),
+    );
+    return loadRules(files, options.format, context.labels.jail).map((rule) => ({
       ...rule,
       source: join(options.rules!, rule.source),
     }));
@@ -183,6 +239,29 @@ export function explainCorpus(result: JailCorpusResult): string {
 export function registerRulesCommands(program: Command, io: RulesIo = defaultIo): Command {
   const rules = program.command('rules').description('render, lint and test the LogQL jail rules');
 
+  /**
+   * The catalogue and (optionally) lokiban.yaml, resolved for rendering; a broken catalogue file, a bad
+   * configuration or a jail without a definition is a usage error (exit 2) that names the file.
+   */
+  function contextOrExit(options: CommonOptions): RenderContext {
+    try {
+      return loadContext(options);
+    } catch (error) {
+      if (error instanceof ConfigError)
+        throw new CliError(`${options.config}: ${error.message}`, EXIT_CONFIG);
+      if (error instanceof CatalogueError || error instanceof RenderConfigError) {
+        throw new CliError(error.message, EXIT_CONFIG);
+      }
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && options.config) {
+        throw new CliError(
+          `${options.config}: cannot read the file: ${(error as Error).message}`,
+          EXIT_CONFIG,
+        );
+      }
+      throw error;
+    }
+  }
+
   withCommon(rules.command('render'))
     .description('render Loki ruler files or Grafana alerting provisioning from the jail catalogue')
     .addOption(formatOption().default('loki'))
@@ -190,7 +269,7 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
     .option('--check', 'fail when the committed reference rendering in alert-rules/rendered is stale')
     .action((options: CommonOptions & { format: RenderFormat; out?: string; check?: boolean }) => {
       if (options.check) {
-        const problems = staleRendering(loadContext({ catalogue: options.catalogue }));
+        const problems = staleRendering(contextOrExit({ catalogue: options.catalogue }));
         for (const problem of problems) io.err(`${problem}\n`);
         if (problems.length > 0) {
           io.err('re-render with `npm run rules:render`\n');
@@ -200,7 +279,7 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
         }
         return;
       }
-      const context = loadContext(options);
+      const context = contextOrExit(options);
       for (const jail of context.jails) {
         const { definition: d } = jail;
         if (jail.maxretry !== d.maxretry || jail.findtime !== d.findtime) {
@@ -216,6 +295,104 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
       }
       io.out([...files].map(([name, text]) => `# ${name}\n${text}`).join('---\n'));
     });
+
+  withCommon(rules.command('sync'))
+    .description(
+      'push the rendered rules to the Loki ruler API or to Grafana alerting provisioning; idempotent, deletes only lokiban-* groups',
+    )
+    .addOption(
+      new Option('--target <target>', 'loki (ruler API) or grafana (alerting provisioning API)')
+        .choices(['loki', 'grafana'])
+        .makeOptionMandatory(),
+    )
+    .requiredOption('--url <url>', 'Loki (e.g. http://loki:3100) or Grafana (e.g. http://grafana:3000)')
+    .option('--tenant <id>', 'Loki: X-Scope-OrgID of a multi-tenant Loki')
+    .option('--namespace <name>', "Loki: the ruler namespace for lokiban's groups", 'lokiban')
+    .option(
+      '--env-file <file>',
+      'load environment variables (credentials, the webhook token) from this file first',
+    )
+    .option('--update-secrets', 'Grafana: send the contact point again even when its visible settings match')
+    .option('--dry-run', 'show what would change, as a diff, and change nothing')
+    .action(
+      async (
+        options: CommonOptions & {
+          target: 'loki' | 'grafana';
+          url: string;
+          tenant?: string;
+          namespace: string;
+          envFile?: string;
+          updateSecrets?: boolean;
+          dryRun?: boolean;
+        },
+      ) => {
+        const env = options.envFile
+          ? loadEnvFileInto(options.envFile, io.env ?? process.env)
+          : (io.env ?? process.env);
+        if (options.tenant !== undefined && !TENANT.test(options.tenant)) {
+          throw new CliError(
+            `--tenant: tenant ids are letters, digits and ! _ . * ' ( ) - (got ${JSON.stringify(options.tenant)})`,
+            EXIT_CONFIG,
+          );
+        }
+        if (!NAMESPACE.test(options.namespace)) {
+          throw new CliError(
+            `--namespace: letters, digits, _ . - (got ${JSON.stringify(options.namespace)})`,
+            EXIT_CONFIG,
+          );
+        }
+        const context = contextOrExit(options);
+        const url = syncUrl(options.url);
+        const auth = syncAuth(env);
+        let changes: SyncChange[];
+        let title: string;
+        try {
+          if (options.target === 'loki') {
+            const endpoint = {
+              url,
+              auth,
+              headers: Object.fromEntries(options.tenant ? [['X-Scope-OrgID', options.tenant]] : []),
+            };
+            title = `Loki ruler ${url}${options.tenant ? ` tenant ${options.tenant}` : ''}, namespace ${options.namespace}`;
+            changes = await planLokiSync(endpoint, groupsFromRuleFiles(render(context, 'loki')), {
+              namespace: options.namespace,
+            });
+          } else {
+            const { grafana } = context.rules;
+            const endpoint = { url, auth, headers: { 'X-Grafana-Org-Id': String(grafana.orgId) } };
+            title = `Grafana ${url} org ${grafana.orgId}, folder ${grafana.folder}`;
+            changes = await planGrafanaSync(endpoint, render(context, 'grafana'), {
+              grafana,
+              env,
+              ...(options.updateSecrets ? { updateSecrets: true } : {}),
+              ...(options.dryRun ? { dryRun: true } : {}),
+            });
+          }
+          const pending = changes.filter((change) => change.apply).length;
+          io.out(
+            `${title}${options.dryRun ? ' (dry run)' : ''}\n${describeChanges(changes, { diff: options.dryRun === true }).join('\n')}\n`,
+          );
+          if (options.dryRun) {
+            io.out(
+              pending === 0
+                ? 'in sync: nothing to change\n'
+                : `${pending} change${pending === 1 ? '' : 's'} to make; nothing was changed (dry run)\n`,
+            );
+            return;
+          }
+          const applied = await applyChanges(changes);
+          io.out(
+            applied === 0
+              ? 'in sync: nothing to change\n'
+              : `${applied} change${applied === 1 ? '' : 's'} made\n`,
+          );
+        } catch (error) {
+          if (error instanceof SyncSetupError) throw new CliError(error.message, EXIT_CONFIG);
+          if (error instanceof SyncError) throw new CliError(error.message);
+          throw error;
+        }
+      },
+    );
 
   withCommon(rules.command('lint'))
     .description("check rules with Grafana's LogQL grammar, RE2 and the configuration")
@@ -233,9 +410,11 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
       },
     )
     .action((options: SourceOptions & { lokiVersion?: ReturnType<typeof parseLokiVersion> }) => {
-      const context = loadContext(options);
+      const context = contextOrExit(options);
       const loaded = rulesFor(options, context);
-      const problems = lintRules(loaded, context, options.lokiVersion);
+      const problems = lintRules(loaded, context, options.lokiVersion, {
+        requireEveryJail: !(options.rules !== undefined && options.config === undefined),
+      });
       for (const p of problems) io.err(`${p.source}: ${p.rule}: ${p.problem}\n`);
       if (problems.length > 0) process.exitCode = 1;
       else io.out(`${loaded.length} rules ok\n`);
@@ -260,7 +439,7 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
           summary?: boolean;
         },
       ) => {
-        const context = loadContext(options);
+        const context = contextOrExit(options);
         const loaded = rulesFor(options, context).filter(
           (rule) => !options.jail || rule.jail === options.jail,
         );
@@ -362,7 +541,7 @@ export function registerRulesCommands(program: Command, io: RulesIo = defaultIo)
     .option('--explain', 'per missed, wrong, false or double-counted line: where, why and its sha256')
     .action(
       (options: { catalogue: string; jail?: string; filter?: string; mode?: string; explain?: boolean }) => {
-        const context = loadContext({ catalogue: options.catalogue });
+        const context = contextOrExit({ catalogue: options.catalogue });
         const location = findCorpus();
         if (!location) {
           io.err("fail2ban's sample logs are not installed: apt-get install fail2ban\n");

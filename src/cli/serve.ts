@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
+import { LISTEN } from '../config/schema.js';
 import { loadConfigOrExit } from './config-commands.js';
 import { CliError, type CliIo, EXIT_CONFIG } from './io.js';
 
@@ -27,6 +28,15 @@ export function registerServeCommand(program: Command, io: CliIo): void {
       }
       const config = loadConfigOrExit(options.config, io.env);
       const listen = options.listen ?? io.env.LOKIBAN_LISTEN;
+      if (listen !== undefined) {
+        const port = LISTEN.exec(listen)?.[2];
+        if (port === undefined || Number(port) > 65_535) {
+          throw new CliError(
+            `${options.listen === undefined ? 'LOKIBAN_LISTEN' : '--listen'}: expected HOST:PORT with a port from 0 to 65535 (got ${JSON.stringify(listen)})`,
+            EXIT_CONFIG,
+          );
+        }
+      }
       // Loaded on demand: API commands should not pay for fastify, the store driver and prom-client.
       const { parseListen, startServer } = await import('../server.js');
       const { createEnforcement } = await import('../enforce/index.js');

@@ -33,10 +33,10 @@ describe('parseConfig', () => {
     const hosts = (line: string) =>
       `${minimal}transport: ssh\nhosts:\n  - { name: web1, address: 192.0.2.10, hostKey: "${line}" }\n`;
     expect(problemsOf(hosts(`@revoked web1 ssh-ed25519 ${key}`))).toEqual([
-      'hosts[0].hostKey: a @revoked known_hosts line names a key that must never be trusted; pin the host’s current key',
+      `hosts[0].hostKey: a @revoked known_hosts line names a key that must never be trusted; pin the host’s current key (got "@revoked web1 ssh-ed25519 ${key.slice(0, 51)}...")`,
     ]);
     expect(problemsOf(hosts(`@cert-authority *.example ssh-ed25519 ${key}`))).toEqual([
-      'hosts[0].hostKey: a @cert-authority line names a CA, and host certificates are not supported; pin the host’s own key',
+      `hosts[0].hostKey: a @cert-authority line names a CA, and host certificates are not supported; pin the host’s own key (got "@cert-authority *.example ssh-ed25519 ${key.slice(0, 39)}...")`,
     ]);
     expect(parseConfig(hosts(`web1 ssh-ed25519 ${key}`), env).hosts[0]!.hostKey).toMatch(/^web1 /);
   });
@@ -126,7 +126,7 @@ describe('parseConfig', () => {
       /^jails\.sshd\.bantime: invalid duration/,
     );
     expect(problemsOf(`${minimal}defaults: { ignoreip: [10.0.0.0/8, nope] }\n`)).toEqual([
-      'defaults.ignoreip[1]: not an IP address or CIDR',
+      'defaults.ignoreip[1]: not an IP address or CIDR (got "nope")',
     ]);
     expect(problemsOf(minimal.replace('sshd:', 'SSH D:'))[0]).toMatch(/^jails\.SSH D/);
   });
@@ -162,7 +162,19 @@ describe('parseConfig', () => {
   });
 
   it('rejects invalid YAML and duplicate keys', () => {
-    expect(problemsOf('jails: [\n').length).toBeGreaterThan(0);
-    expect(problemsOf(`${minimal}jails: {}\n`)[0]).toMatch(/unique|duplicate/i);
+    const yamlError = (text: string) => {
+      try {
+        parseConfig(text, env);
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError);
+        expect((error as ConfigError).problems).toEqual([]);
+        return (error as Error).message;
+      }
+      throw new Error('expected the configuration to be rejected');
+    };
+    expect(yamlError('jails: [\n')).toMatch(/^the configuration is not valid YAML \(line 2, column 1\): /);
+    expect(yamlError(`${minimal}jails: {}\n`)).toBe(
+      'the configuration is not valid YAML (line 6, column 1): Map keys must be unique',
+    );
   });
 });

@@ -13,12 +13,32 @@ export class ConfigError extends Error {
     message: string,
     readonly problems: string[],
   ) {
-    super(`${message}\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(problems.length === 0 ? message : `${message}\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'ConfigError';
   }
 }
 
 const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+/** Stands in for a secret the command at hand never uses (long enough for the schema's minimum). */
+const UNUSED_SECRET = 'unused-by-this-command-0000000000';
+
+/** Options for commands that use only part of the configuration. */
+export interface ParseOptions {
+  /**
+   * Top-level sections this command never uses: a `${NAME}` in them that is not set is not an error
+   * (e.g. `hosts check` needs SSH settings, not the webhook and API secrets).
+   */
+  unusedSections?: readonly string[];
+}
+
+/** Keys whose values are never echoed back in an error, whatever their section. */
+const SECRET_KEY = /(token|secret|password|bearer|privatekey|credential|postgres)/i;
+
+const URL_WITH_CREDENTIALS = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i;
+
+/** Sections whose values are secrets (or URLs that carry them) as a whole. */
+const SECRET_SECTIONS = new Set(['auth']);
 
 function formatPath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return '(root)';
@@ -39,9 +59,13 @@ function interpolate(
   env: NodeJS.ProcessEnv,
   path: (string | number)[],
   problems: string[],
+  unused: (path: (string | number)[]) => boolean,
 ): unknown {
   if (typeof value === 'string') {
     return value.replace(ENV_REFERENCE, (_, name: string) => {
+      if (unused(path) && env[name] === undefined && env[`${name}_FILE`] === undefined) {
+        return UNUSED_SECRET;
+      }
       const direct = env[name];
       if (direct !== undefined) return direct;
       const file = env[`${name}_FILE`];
@@ -58,20 +82,49 @@ function interpolate(
     });
   }
   if (Array.isArray(value))
-    return value.map((item, index) => interpolate(item, env, [...path, index], problems));
+    return value.map((item, index) => interpolate(item, env, [...path, index], problems, unused));
   if (value !== null && typeof value === 'object') {
     return Object.fromEntries(
-      Object.entries(value).map(([key, item]) => [key, interpolate(item, env, [...path, key], problems)]),
+      Object.entries(value).map(([key, item]) => [
+        key,
+        interpolate(item, env, [...path, key], problems, unused),
+      ]),
     );
   }
   return value;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+/** The value at `path` as the operator wrote it (before `${NAME}` expansion), if it is safe to show. */
+function echo(written: unknown, path: readonly PropertyKey[]): string {
+  if (path.length === 0 || SECRET_SECTIONS.has(String(path[0]))) return '';
+  if (path.some((part) => typeof part === 'string' && SECRET_KEY.test(part))) return '';
+  let value = written;
+  for (const part of path) {
+    if (value === null || typeof value !== 'object') return '';
+    value = (value as Record<PropertyKey, unknown>)[part as string];
+  }
+  if (typeof value === 'string') {
+    // A URL with user info carries a password: that is the very mistake being reported.
+    if (URL_WITH_CREDENTIALS.test(value)) return '';
+    const shown = value.length > 80 ? `${value.slice(0, 77)}...` : value;
+    return ` (got ${JSON.stringify(shown)})`;
+  }
+  if (typeof value === 'number' || typeof value === 'boolean') return ` (got ${value})`;
+  return '';
+}
+
+function describeIssue(issue: z.core.$ZodIssue, written: unknown): string {
   if (issue.code === 'unrecognized_keys') {
     return `${formatPath(issue.path)}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   }
-  return `${formatPath(issue.path)}: ${issue.message}`;
+  const shown = echo(written, issue.path);
+  // A message that already names the value (`duplicate host "web1"`, `4000w is longer than …`) needs no
+  // echo; a value of one or two characters is echoed anyway, as the message may contain it by chance.
+  const value = shown.slice(' (got '.length, -1);
+  const raw = value.startsWith('"') ? (JSON.parse(value) as string) : value;
+  const quoted =
+    shown !== '' && (issue.message.includes(value) || (raw.length > 2 && issue.message.includes(raw)));
+  return `${formatPath(issue.path)}: ${issue.message}${quoted ? '' : shown}`;
 }
 
 function resolveJails(parsed: ParsedConfig): Record<string, JailSettings> {
@@ -97,30 +150,47 @@ function resolveJails(parsed: ParsedConfig): Record<string, JailSettings> {
 }
 
 /** Parses and validates YAML text; every problem names its YAML path. Throws ConfigError. */
-export function parseConfig(text: string, env: NodeJS.ProcessEnv = process.env): Config {
+export function parseConfig(
+  text: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: ParseOptions = {},
+): Config {
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (document.errors.length > 0) {
+  const [first] = document.errors;
+  if (first) {
+    // The first error only: the parser's later ones follow from it and only add noise.
+    const where = first.linePos?.[0];
+    const reason = first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     throw new ConfigError(
-      'the configuration is not valid YAML',
-      document.errors.map((error) => error.message.split('\n')[0]!),
+      `the configuration is not valid YAML${where ? ` (line ${where.line}, column ${where.col})` : ''}: ${reason}`,
+      [],
     );
   }
   const problems: string[] = [];
-  const raw = interpolate(document.toJS() ?? {}, env, [], problems);
+  const written = document.toJS() ?? {};
+  const unusedSections = new Set(options.unusedSections ?? []);
+  const raw = interpolate(written, env, [], problems, (path) => unusedSections.has(String(path[0])));
   if (problems.length > 0) throw new ConfigError('the configuration refers to missing secrets', problems);
   const result = configSchema.safeParse(raw);
   if (!result.success) {
-    throw new ConfigError('the configuration is invalid', result.error.issues.map(describeIssue));
+    throw new ConfigError(
+      'the configuration is invalid',
+      result.error.issues.map((issue) => describeIssue(issue, written)),
+    );
   }
   return { ...result.data, jails: resolveJails(result.data) };
 }
 
-export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: ParseOptions = {},
+): Config {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ConfigError(`cannot read ${file}`, [(error as Error).message]);
+    throw new ConfigError(`cannot read the file: ${(error as Error).message}`, []);
   }
-  return parseConfig(text, env);
+  return parseConfig(text, env, options);
 }

@@ -51,9 +51,12 @@ const network = z.string().refine((value) => parseNetwork(value) !== undefined, 
   message: 'not an IP address or CIDR',
 });
 
+/** `HOST:PORT`; port 0 asks the system for a free port (tests), anything above 65535 cannot be bound. */
+export const LISTEN = /^(\[[0-9a-fA-F:]+\]|[0-9.]+|[A-Za-z0-9.-]+):(\d{1,5})$/;
 const listen = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[0-9.]+|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected HOST:PORT, e.g. 127.0.0.1:9797');
+  .regex(LISTEN, 'expected HOST:PORT, e.g. 127.0.0.1:9797')
+  .refine((value) => Number(LISTEN.exec(value)?.[2] ?? 0) <= 65_535, 'the port must be 0 to 65535');
 
 const scope = z.union([
   z.literal('all'),
@@ -215,6 +218,9 @@ export const enforcementSchema = z
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** The jail reference in the project's published documentation (docs/jails.md, one section per jail). */
+export const DOCS_RUNBOOK_URL = 'https://github.com/lokiban/lokiban/blob/main/docs/jails.md';
+
 /**
  * How `lokiban rules render` writes the Loki ruler and Grafana provisioning files. Secrets are never
  * rendered: the Grafana contact point names environment variables that Grafana expands at load time.
@@ -229,7 +235,10 @@ export const rulesSchema = z
       .regex(/^[A-Za-z0-9_.-]{1,150}$/, 'tenant ids are letters, digits, _ . -')
       .default('fake'),
     /** Prefix of each rule's runbook_url; the jail name is appended as the anchor. */
-    runbookBaseUrl: z.string().min(1).default('docs/rules.md'),
+    runbookBaseUrl: z
+      .url({ protocol: /^https?$/ })
+      .refine((value) => !value.includes('#'), 'the jail name is appended as #<jail>: leave out the #')
+      .default(DOCS_RUNBOOK_URL),
     grafana: z
       .strictObject({
         orgId: z.number().int().min(1).default(1),

@@ -82,3 +82,6 @@ export interface AlertOutcome {
   level?: number;
   reason?: string;
 }
+
+/** Jail used by manual bans that name none, with the configured defaults (fail2ban has no such jail). */
+export const MANUAL_JAIL = 'manual';

@@ -6,7 +6,7 @@ import { banLengthError, parseDuration } from '../domain/duration.js';
 import { formatNetwork, parseNetwork } from '../domain/ip.js';
 import type { JailSettings } from '../domain/jail.js';
 import type { DecisionPolicy } from '../domain/policy.js';
-import type { Ban } from '../domain/types.js';
+import { type Ban, MANUAL_JAIL } from '../domain/types.js';
 import type { AuditEvent } from '../store/port.js';
 import {
   adminErrors,
@@ -31,9 +31,6 @@ declare module 'fastify' {
     principal?: string;
   }
 }
-
-/** Jail used by manual bans that name none, with the configured defaults (fail2ban has no such jail). */
-export const MANUAL_JAIL = 'manual';
 
 function iso(ms: number): string;
 function iso(ms: number | null): string | null;
@@ -60,12 +57,25 @@ export function banJson(ban: Ban, dryRun = false) {
   };
 }
 
+/** Audit detail fields the store keeps as epoch milliseconds; the API speaks ISO-8601 throughout. */
+const AUDIT_TIME_FIELDS = ['expiresAt', 'previousExpiresAt'] as const;
+
 function auditJson(event: AuditEvent) {
-  return { ...event, at: iso(event.at) };
+  const detail: Record<string, unknown> = { ...event.detail };
+  for (const field of AUDIT_TIME_FIELDS) {
+    const value = detail[field];
+    // null stays null: a permanent ban has no expiry.
+    if (typeof value === 'number' && Number.isFinite(value)) detail[field] = iso(value);
+  }
+  return { ...event, at: iso(event.at), detail };
 }
 
-function jailJson(jail: JailSettings) {
+function jailJson(jail: JailSettings, pipelines: readonly string[] | undefined, ipLabel: string) {
   return {
+    // One query when the jail is one rule; a jail split into several rules has one pipeline per rule.
+    ...(pipelines?.length === 1 ? { logql: pipelines[0] } : {}),
+    ...(pipelines && pipelines.length > 0 ? { logqlParts: [...pipelines] } : {}),
+    ipLabel,
     name: jail.name,
     enabled: jail.enabled,
     bantime: jail.bantime,
@@ -336,7 +346,7 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
       if (counts.has(MANUAL_JAIL) && !names.includes(MANUAL_JAIL)) names.push(MANUAL_JAIL);
       return {
         jails: names.map((name) => ({
-          ...jailJson(jailsWithManual[name]!),
+          ...jailJson(jailsWithManual[name]!, context.jailPipelines?.[name], config.labels.ip),
           active: counts.get(name)?.active ?? 0,
           total: counts.get(name)?.bans ?? 0,
         })),
@@ -368,7 +378,7 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
         timed(metrics, 'listBans', () => store.listBans({ jail: name, active: true, limit: 100_000 }, now)),
       ]);
       return {
-        ...jailJson(jail),
+        ...jailJson(jail, context.jailPipelines?.[name], config.labels.ip),
         active: counts.get(name)?.active ?? bans.length,
         total: counts.get(name)?.bans ?? 0,
         bans: bans.map(banOut),

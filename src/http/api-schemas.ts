@@ -73,6 +73,15 @@ export const webhookResponseSchema = z.object({
 
 export const jailSchema = z.object({
   name: z.string(),
+  logql: z
+    .string()
+    .optional()
+    .describe("the jail's LogQL log pipeline (what its rule counts) when it is one rule, for Explore"),
+  logqlParts: z
+    .array(z.string())
+    .optional()
+    .describe('one log pipeline per rule of the jail (together: every line it counts); absent for manual'),
+  ipLabel: z.string().describe('the label that pipeline extracts the address into'),
   enabled: z.boolean(),
   bantime: z.number().int().describe('seconds; -1 permanent'),
   findtime: z.number().int(),

@@ -101,6 +101,20 @@ describe('POST /api/v1/webhook', () => {
     expect(warning).toMatchObject({ level: 40, msg: expect.stringContaining('max_alerts') });
   });
 
+  it('warns and counts alerts for a jail lokiban.yaml does not configure', async () => {
+    const body = JSON.parse(alertmanagerBody);
+    body.alerts[0].labels.jail = 'shd';
+    const response = await deliver(JSON.stringify(body));
+    expect(response.json().results[0]).toMatchObject({ outcome: 'ignored-unknown-jail' });
+    const warning = t.logs.lines.map((line) => JSON.parse(line)).find((line) => line.unknownJail === 1);
+    expect(warning).toMatchObject({
+      level: 40,
+      reasons: ['jail "shd" is not configured'],
+      msg: expect.stringContaining('unknown jail'),
+    });
+    expect((await t.app.inject('/metrics')).body).toContain('lokiban_alerts_unknown_jail_total 1');
+  });
+
   it('answers an empty group without touching the store', async () => {
     const response = await deliver(JSON.stringify({ version: '4', status: 'resolved', alerts: [] }));
     expect(response.statusCode).toBe(200);
@@ -434,6 +448,42 @@ describe('API', () => {
     const sshd = (await get('/api/v1/jails/sshd')).json();
     expect(sshd).toMatchObject({ name: 'sshd', active: 1, bans: [{ ip: '203.0.113.7' }] });
     expect((await get('/api/v1/jails/nope')).statusCode).toBe(404);
+  });
+
+  it("publishes each jail's log pipeline and address label for Explore links", async () => {
+    await t.app.close();
+    const config = testConfig();
+    store = new FakeStore();
+    t = await buildTestApp({
+      config,
+      store,
+      policy: simplePolicy(config),
+      now: () => NOW,
+      jailPipelines: {
+        sshd: ['{job="sshd"} | regexp `^x (?P<ip>\\S+)$` | ip != ""'],
+        'nginx-http-auth': ['{job="a"} | regexp `^a (?P<ip>\\S+)$`', '{job="a"} | regexp `^b (?P<ip>\\S+)$`'],
+      },
+    });
+    await post('/api/v1/bans', { ip: '203.0.113.7' });
+    const jails = (await get('/api/v1/jails')).json().jails;
+    expect(jails[0]).toMatchObject({
+      name: 'sshd',
+      logql: '{job="sshd"} | regexp `^x (?P<ip>\\S+)$` | ip != ""',
+      logqlParts: ['{job="sshd"} | regexp `^x (?P<ip>\\S+)$` | ip != ""'],
+      ipLabel: 'ip',
+    });
+    // A jail of several rules has no single query: one per rule, together every line it counts.
+    expect(jails[1]).toMatchObject({
+      name: 'nginx-http-auth',
+      logqlParts: [expect.any(String), expect.any(String)],
+    });
+    expect(jails[1]).not.toHaveProperty('logql');
+    const manual = jails.find((j: { name: string }) => j.name === 'manual');
+    expect(manual).toMatchObject({ ipLabel: 'ip' });
+    expect(manual).not.toHaveProperty('logql');
+    expect((await get('/api/v1/jails/sshd')).json()).toMatchObject({
+      logql: expect.stringContaining('regexp'),
+    });
   });
 
   it('reports host enforcement state merged with the configured hosts', async () => {

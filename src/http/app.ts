@@ -52,6 +52,8 @@ export interface AppOptions {
   now?: () => number;
   /** Registry for /metrics, when other parts of the process add series to it; default: a new one. */
   registry?: Registry;
+  /** Each jail's LogQL log pipelines, one per rule (logql/render.ts `jailPipelines`), for GET /jails. */
+  jailPipelines?: Readonly<Record<string, readonly string[]>>;
   /** The Loki tails of the streaming detection path, when `detect.loki` is set (reported by /readyz). */
   detection?: { status(): DetectionStatus | undefined };
 }

@@ -10,6 +10,7 @@ export interface Metrics {
   registry: Registry;
   webhookRequests: Counter<'outcome'>;
   alerts: Counter<'outcome' | 'jail'>;
+  unknownJailAlerts: Counter;
   storeDuration: Histogram<'operation'>;
 }
 
@@ -36,6 +37,14 @@ export function createMetrics(options: {
     name: 'lokiban_alerts_total',
     help: 'Alerts received in webhook deliveries, by decision outcome and jail.',
     labelNames: ['outcome', 'jail'] as const,
+    registers: [registry],
+  });
+  // Its own series so an alert rule can fire on it: every such alert is an attack nobody bans
+  // (a jail renamed in the rules but not in lokiban.yaml, or the reverse). No jail label: the name
+  // comes from the sender, and series must not grow with what it sends.
+  const unknownJailAlerts = new Counter({
+    name: 'lokiban_alerts_unknown_jail_total',
+    help: 'Alerts ignored because their jail label names no configured jail.',
     registers: [registry],
   });
   const storeDuration = new Histogram({
@@ -93,7 +102,7 @@ export function createMetrics(options: {
       },
     });
   }
-  return { registry, webhookRequests, alerts, storeDuration };
+  return { registry, webhookRequests, alerts, unknownJailAlerts, storeDuration };
 }
 
 /** Runs a store call and records its latency, also when it throws. */

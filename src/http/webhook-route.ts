@@ -101,9 +101,15 @@ export const webhookRoutes: FastifyPluginAsync<{ context: AppContext }> = async 
 
       const counts: Partial<Record<OutcomeKind, number>> = {};
       const changed = new Set<string>();
+      const unknownJails: string[] = [];
       for (const outcome of outcomes) {
         counts[outcome.outcome] = (counts[outcome.outcome] ?? 0) + 1;
         metrics.alerts.inc({ outcome: outcome.outcome, jail: outcome.jail ?? '' });
+        if (outcome.outcome === 'ignored-unknown-jail') {
+          metrics.unknownJailAlerts.inc();
+          if (outcome.reason && unknownJails.length < MAX_REPORTED_PROBLEMS)
+            unknownJails.push(outcome.reason);
+        }
         if (outcome.outcome === 'banned' || outcome.outcome === 'extended') {
           const item = items[outcome.index];
           if (item?.kind === 'offence') {
@@ -117,6 +123,13 @@ export const webhookRoutes: FastifyPluginAsync<{ context: AppContext }> = async 
         request.log.warn(
           { truncatedAlerts: payload.truncatedAlerts },
           'the sender truncated this group; remove max_alerts from the webhook receiver',
+        );
+      }
+      if (unknownJails.length > 0) {
+        // Nobody is banned for these alerts: the rules and lokiban.yaml disagree on the jail names.
+        request.log.warn(
+          { source, unknownJail: counts['ignored-unknown-jail'], reasons: unknownJails },
+          'alerts for an unknown jail ignored; add the jail to lokiban.yaml or fix the rule',
         );
       }
       context.notify(changed);

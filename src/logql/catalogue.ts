@@ -212,3 +212,15 @@ export function loadCatalogue(dir: string): JailDefinition[] {
     files.map((file) => parseJailDefinition(readFileSync(join(dir, file), 'utf8'), join(dir, file))),
   ).sort((a, b) => a.name.localeCompare(b.name));
 }
+
+/** The jail names a catalogue directory defines (its file names), without parsing the files. */
+export function catalogueNames(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+      .filter((file) => /\.ya?ml$/.test(file))
+      .map((file) => file.replace(/\.ya?ml$/, ''))
+      .sort();
+  } catch (error) {
+    throw new CatalogueError(`cannot read the jail catalogue ${dir}`, [(error as Error).message]);
+  }
+}

@@ -12,6 +12,7 @@ function lint(expr: string): string[] {
   const rule: LoadedRule = { source: 'x.yaml', alert: 'SshdBruteForce', jail: 'sshd', expr, labels: {} };
   return lintRules([rule], {
     ...context,
+    fromConfig: true,
     jails: context.jails.filter((j) => j.definition.name === 'sshd'),
   }).map((p) => p.problem);
 }
@@ -63,7 +64,27 @@ describe('rules lint', () => {
   it('reports enabled jails without a rendered rule and rules for jails that are not enabled', () => {
     expect(lintRules([], context).map((p) => p.rule)).toContain('sshd');
     const stray: LoadedRule = { source: 'x.yaml', alert: 'X', jail: 'nosuch', expr: sshd.expr, labels: {} };
-    expect(lintRules([stray], { ...context, jails: [] })[0]!.problem).toMatch(/not enabled/);
+    expect(lintRules([stray], { ...context, jails: [], fromConfig: true })[0]!.problem).toMatch(
+      /not enabled/,
+    );
+    expect(lintRules([stray], { ...context, jails: [] })[0]!.problem).toBe(
+      'jail "nosuch" has no definition in the catalogue',
+    );
+    // Deployed files without the configuration: the jails present are the ones that were enabled.
+    expect(lintRules([], context, undefined, { requireEveryJail: false })).toEqual([]);
+  });
+
+  it('says which values it checked against when there is no configuration', () => {
+    const rule: LoadedRule = {
+      source: 'x.yaml',
+      alert: 'SshdBruteForce',
+      jail: 'sshd',
+      expr: sshd.expr.replace(') >= 5', ') >= 3'),
+      labels: {},
+    };
+    expect(lintRules([rule], context, undefined, { requireEveryJail: false }).map((p) => p.problem)).toEqual([
+      "threshold >= 3 does not match maxretry 5 (the catalogue's; lint with --config FILE for your values)",
+    ]);
   });
 
   it('refuses an expression Loki 2.7 and 2.8 cannot parse, naming the size and the limit', () => {

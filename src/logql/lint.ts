@@ -103,6 +103,7 @@ export function lintRules(
   rules: LoadedRule[],
   context: RenderContext,
   lokiVersion: LokiVersion = parseLokiVersion(OLDEST_LOKI),
+  options: { requireEveryJail?: boolean } = {},
 ): LintProblem[] {
   const problems: LintProblem[] = [];
   const expected = new Map(context.jails.map((jail) => [jail.definition.name, jail]));
@@ -126,7 +127,11 @@ export function lintRules(
     for (const problem of versionProblems(rule.expr, lokiVersion)) report(problem);
     const jail = expected.get(rule.jail);
     if (!jail) {
-      report(`jail "${rule.jail}" is not enabled in the configuration`);
+      report(
+        context.fromConfig
+          ? `jail "${rule.jail}" is not enabled in the configuration`
+          : `jail "${rule.jail}" has no definition in the catalogue`,
+      );
       continue;
     }
     seen.add(rule.jail);
@@ -134,12 +139,13 @@ export function lintRules(
       (s) => s.kind === 'label_format' && s.name === context.labels.jail && s.value === rule.jail,
     );
     if (!setsJail) report(`the query does not set ${context.labels.jail}="${rule.jail}"`);
+    const of = context.fromConfig ? '' : " (the catalogue's; lint with --config FILE for your values)";
     const threshold = query.op === '>=' ? query.threshold : query.threshold + 1;
     if (!Number.isInteger(threshold) || threshold !== jail.maxretry) {
-      report(`threshold ${query.op} ${query.threshold} does not match maxretry ${jail.maxretry}`);
+      report(`threshold ${query.op} ${query.threshold} does not match maxretry ${jail.maxretry}${of}`);
     }
     if (query.range !== jail.findtime) {
-      report(`range ${query.range}s does not match findtime ${jail.findtime}s`);
+      report(`range ${query.range}s does not match findtime ${jail.findtime}s${of}`);
     }
     const allowlisted = new Set(
       query.stages.flatMap((s) =>
@@ -153,7 +159,9 @@ export function lintRules(
       }
     }
   }
-  for (const name of expected.keys()) {
+  // Deployed files hold the jails a configuration enabled, not the whole catalogue: without the
+  // configuration, a catalogue jail missing from them is not a problem.
+  for (const name of options.requireEveryJail === false ? [] : expected.keys()) {
     if (!seen.has(name)) {
       problems.push({ source: '(rendered rules)', rule: name, problem: 'enabled jail has no rendered rule' });
     }

@@ -42,24 +42,26 @@ describe('RE2 → V8 translation', () => {
   it('gives the same verdict and address as pure RE2 for every shipped rule on every sample line', () => {
     const context = loadContext({});
     const rules = loadRules(renderLoki(context), 'loki', 'jail');
-    const allLines = readdirSync(DEFAULT_TESTS).flatMap((jail) =>
-      readdirSync(join(DEFAULT_TESTS, jail)).flatMap((file) =>
-        loadJailTest(join(DEFAULT_TESTS, jail, file)).streams.flatMap((s) => s.lines.map((l) => l.line)),
-      ),
+    const linesOf = new Map(
+      readdirSync(DEFAULT_TESTS).map((jail) => [
+        jail,
+        readdirSync(join(DEFAULT_TESTS, jail)).flatMap((file) =>
+          loadJailTest(join(DEFAULT_TESTS, jail, file)).streams.flatMap((s) => s.lines.map((l) => l.line)),
+        ),
+      ]),
     );
-    // Every rule sees every jail's lines (and some mutations) so non-matches are compared too.
-    const inputs = allLines.flatMap((line) => [
-      line,
-      `${line} `,
-      line.replace(/[0-9]/g, '7'),
-      line.slice(0, -3),
-    ]);
+    const mutations = (line: string) => [line, `${line} `, line.replace(/[0-9]/g, '7'), line.slice(0, -3)];
+    // Each rule sees its own jail's lines and their mutations, and every seventh line of every other jail
+    // so non-matches are compared too; all of them against every rule would grow with the square of the
+    // catalogue.
+    const others = [...linesOf.values()].flat().filter((_, i) => i % 7 === 0);
     let compared = 0;
     for (const rule of rules) {
       const query = parseRuleQuery(rule.expr);
       const fast = compileQuery(query, 'auto');
       const reference = compileQuery(query, 're2js');
       const stream = Object.fromEntries(query.selector.map((m) => [m.name, m.value]));
+      const inputs = [...(linesOf.get(rule.jail) ?? []), ...others].flatMap(mutations);
       for (const line of inputs) {
         expect(fast.explain(line, stream), `${rule.jail}: ${line}`).toEqual(reference.explain(line, stream));
         compared++;

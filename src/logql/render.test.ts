@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseConfig } from '../config/load.js';
 import { loadCatalogue } from './catalogue.js';
+import { compileQuery } from './evaluate.js';
 import { lintRules } from './lint.js';
-import { parseRuleQuery } from './query.js';
-import { buildRules, renderGrafana, renderLoki, resolveRenderContext } from './render.js';
+import { parseRuleQuery, syntaxErrors } from './query.js';
+import { buildRules, jailPipelines, renderGrafana, renderLoki, resolveRenderContext } from './render.js';
 import { runTestSuite } from './rule-test.js';
 import { DEFAULT_CATALOGUE, DEFAULT_TESTS, loadConfigForRules, loadRules } from './toolkit.js';
 
@@ -194,5 +195,44 @@ describe('Grafana provisioning', () => {
       relativeTimeRange: { from: 600, to: 0 },
     });
     expect(rule.noDataState).toBe('OK');
+  });
+});
+
+describe('jail log pipelines (for Explore links)', () => {
+  const configured = config(`labels: { ip: src }
+jails:
+  sshd: { selector: '{unit="ssh.service"}' }
+  dovecot: { enabled: false }
+  manual: {}
+`);
+  const pipelines = jailPipelines(catalogue, configured);
+
+  it('are what each rule counts, one per rule, for every configured jail with a definition', () => {
+    expect(Object.keys(pipelines).sort()).toEqual(['dovecot', 'sshd']);
+    const rules = buildRules(resolveRenderContext(catalogue, configured), 'loki').filter(
+      (r) => r.jail === 'sshd',
+    );
+    expect(pipelines.sshd).toHaveLength(rules.length);
+    rules.forEach((rule, index) => {
+      expect(rule.expr).toContain(`(count_over_time(${pipelines.sshd![index]} [10m]))`);
+    });
+    for (const pipeline of pipelines.sshd!) expect(pipeline).toMatch(/^\{unit="ssh\.service"\} /);
+  });
+
+  it('narrowed to one banned network, parse in Grafana and together keep only its lines', () => {
+    const labels = { unit: 'ssh.service' };
+    const extract = (line: string) =>
+      pipelines.sshd!.map((pipeline) => {
+        const query = `${pipeline} | src = ip("203.0.113.0/24")`;
+        expect(syntaxErrors(query)).toEqual([]);
+        const compiled = compileQuery(
+          parseRuleQuery(`sum by (src, jail) (count_over_time(${query} [10m])) >= 1`),
+        );
+        return compiled.classify(line, labels, 'src');
+      });
+    expect(extract('Failed password for root from 203.0.113.7 port 22 ssh2')).toContain('203.0.113.7');
+    expect(
+      extract('Failed password for root from 198.51.100.7 port 22 ssh2').some((v) => typeof v === 'string'),
+    ).toBe(false);
   });
 });

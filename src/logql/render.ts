@@ -3,8 +3,10 @@ import { Scalar, stringify } from 'yaml';
 import type { z } from 'zod';
 import type { Config } from '../config/load.js';
 import { defaultsSchema, rulesSchema } from '../config/schema.js';
+import { unknownJailProblems } from '../config/suggest.js';
 import { formatDuration } from '../domain/duration.js';
 import { parseNetwork } from '../domain/ip.js';
+import { MANUAL_JAIL } from '../domain/types.js';
 import { HOST_PLACEHOLDER, type JailDefinition, SYSLOG_PLACEHOLDER } from './catalogue.js';
 import { isBareSelector, parseRuleQuery } from './query.js';
 
@@ -48,6 +50,8 @@ export interface ResolvedJail {
 
 export interface RenderContext {
   jails: ResolvedJail[];
+  /** Whether lokiban.yaml chose the jails and their values (else: the whole catalogue, its values). */
+  fromConfig?: boolean;
   labels: { ip: string; jail: string; host: string };
   rules: RulesSettings;
 }
@@ -83,17 +87,22 @@ export function resolveRenderContext(catalogue: JailDefinition[], config?: Confi
       })),
       labels: { ip: 'ip', jail: 'jail', host: 'host' },
       rules: rulesSchema.parse({}),
+      fromConfig: false,
     };
   }
   const byName = new Map(catalogue.map((definition) => [definition.name, definition]));
-  const unknown = Object.keys(config.jails).filter((name) => !byName.has(name));
-  if (unknown.length > 0) {
-    throw new Error(
-      `jails without a definition in the catalogue: ${unknown.join(', ')} (add alert-rules/jails/<name>.yaml)`,
+  // `manual` is the responder's jail for hand-made bans: it has no rule to render.
+  const problems = unknownJailProblems(
+    Object.keys(config.jails).filter((name) => name !== MANUAL_JAIL),
+    catalogue.map((definition) => definition.name),
+  );
+  if (problems.length > 0) {
+    throw new RenderConfigError(
+      `jails without a definition in the catalogue (add alert-rules/jails/<name>.yaml):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
     );
   }
   const jails = Object.values(config.jails)
-    .filter((settings) => settings.enabled)
+    .filter((settings) => settings.enabled && settings.name !== MANUAL_JAIL)
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((settings) => {
       const definition = byName.get(settings.name)!;
@@ -105,7 +114,15 @@ export function resolveRenderContext(catalogue: JailDefinition[], config?: Confi
         ignoreip: settings.ignoreip,
       };
     });
-  return { jails, labels: config.labels, rules: config.rules };
+  return { jails, labels: config.labels, rules: config.rules, fromConfig: true };
+}
+
+/** The configuration asks for something the catalogue cannot render. */
+export class RenderConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RenderConfigError';
+  }
 }
 
 /** LogQL string literal: a raw backtick string when possible, so regexps need no double escaping. */
@@ -120,14 +137,21 @@ function doubleQuote(value: string): string {
 
 export type JailRule = JailDefinition['rules'][number];
 
-export function buildExpr(
+/**
+ * One rule's log pipeline: selector, line filters, the `regexp` extraction, the empty-address and
+ * allowlist filters and the jail label, i.e. exactly the lines that rule counts. Grafana Explore runs
+ * it (with `| ip = ip("…")`) to show the log lines behind a ban.
+ */
+export function buildPipeline(
   jail: ResolvedJail,
   labels: RenderContext['labels'],
   rule: JailRule = jail.definition.rules[0]!,
 ): string {
   const { definition } = jail;
   if (!isBareSelector(jail.selector)) {
-    throw new Error(`${definition.name}: selector ${jail.selector} is not a bare LogQL stream selector`);
+    throw new RenderConfigError(
+      `${definition.name}: selector ${jail.selector} is not a bare LogQL stream selector`,
+    );
   }
   const regexp = expandRegexp(rule.regexp, labels.ip);
   const stages = [
@@ -136,15 +160,47 @@ export function buildExpr(
     `| ${labels.ip} != ""`,
     ...jail.ignoreip.map((entry) => {
       const network = parseNetwork(entry);
-      if (!network) throw new Error(`${definition.name}: ignoreip entry "${entry}" is not an IP or CIDR`);
+      if (!network)
+        throw new RenderConfigError(`${definition.name}: ignoreip entry "${entry}" is not an IP or CIDR`);
       const full = network.family === 4 ? 32 : 128;
       const text = network.prefix === full ? network.address : `${network.address}/${network.prefix}`;
       return `| ${labels.ip} != ip(${doubleQuote(text)})`;
     }),
     `| label_format ${labels.jail}=${quoteLogql(definition.name)}`,
   ];
-  const range = `${jail.selector.trim()} ${stages.join(' ')} [${formatDuration(jail.findtime)}]`;
+  return `${jail.selector.trim()} ${stages.join(' ')}`;
+}
+
+export function buildExpr(
+  jail: ResolvedJail,
+  labels: RenderContext['labels'],
+  rule: JailRule = jail.definition.rules[0]!,
+): string {
+  const range = `${buildPipeline(jail, labels, rule)} [${formatDuration(jail.findtime)}]`;
   return `sum by (${labels.ip}, ${labels.jail}, ${labels.host}) (count_over_time(${range})) >= ${jail.maxretry}`;
+}
+
+/**
+ * The log pipelines of every configured jail with a definition, one per rule of the jail (a jail
+ * split into several rules counts the lines of all of them), enabled or not: a disabled jail can
+ * still have active bans whose lines someone wants to see.
+ */
+export function jailPipelines(catalogue: JailDefinition[], config: Config): Record<string, string[]> {
+  const byName = new Map(catalogue.map((definition) => [definition.name, definition]));
+  const pipelines: Record<string, string[]> = {};
+  for (const settings of Object.values(config.jails)) {
+    const definition = byName.get(settings.name);
+    if (!definition) continue;
+    const jail: ResolvedJail = {
+      definition,
+      selector: settings.selector ?? definition.selector,
+      maxretry: settings.maxretry,
+      findtime: settings.findtime,
+      ignoreip: settings.ignoreip,
+    };
+    pipelines[settings.name] = definition.rules.map((rule) => buildPipeline(jail, config.labels, rule));
+  }
+  return pipelines;
 }
 
 function runbookUrl(base: string, jail: string): string {

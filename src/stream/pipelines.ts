@@ -111,7 +111,8 @@ function lineUnion(jails: readonly JailPipeline[]): string | undefined {
 /**
  * Groups jails into as few tails as the selectors allow (Loki's `max_concurrent_tail_requests`
  * defaults to 10 per querier): jails with the same selector share one tail, and selectors that are a
- * single `name="value"` matcher on the same label merge into one `name=~"v1|v2"` tail. Each tail
+ * single `name="value"` or `name=~"regexp"` matcher on the same label merge into one
+ * `name=~"v1|(?:regexp)"` tail. Each tail
  * narrows the lines with the union of its jails' first line filters; the jails' full pipelines then
  * run in-process on every line, selector included.
  */
@@ -128,23 +129,25 @@ export function groupTails(pipelines: readonly JailPipeline[]): TailGroup[] {
   const groups: Array<{ matchers: LabelMatcher[]; jails: JailPipeline[] }> = [];
   for (const entry of bySelector.values()) {
     const only = entry.matchers.length === 1 ? entry.matchers[0]! : undefined;
-    if (only?.op !== '=') {
+    if (only?.op !== '=' && only?.op !== '=~') {
       groups.push(entry);
       continue;
     }
+    // Label regexps are anchored at both ends, so alternatives of literals and of regexps combine.
+    const alternative = only.op === '=' ? quoteMeta(only.value) : `(?:${only.value})`;
     const bucket = merged.get(only.name);
     if (bucket) {
-      bucket.values.push(only.value);
+      bucket.values.push(alternative);
       bucket.jails.push(...entry.jails);
     } else {
-      const created = { matchers: entry.matchers, values: [only.value], jails: [...entry.jails] };
+      const created = { matchers: entry.matchers, values: [alternative], jails: [...entry.jails] };
       merged.set(only.name, created);
       groups.push(created);
     }
   }
   for (const [name, bucket] of merged) {
     if (bucket.values.length > 1) {
-      bucket.matchers = [{ name, op: '=~', value: bucket.values.map(quoteMeta).join('|') }];
+      bucket.matchers = [{ name, op: '=~', value: bucket.values.join('|') }];
     }
   }
   return groups.map((group, index) => {

@@ -30,6 +30,7 @@ export async function buildTestApp(options: {
   policy: DecisionPolicy;
   enforcement?: EnforcementStatus;
   now?: () => number;
+  jailPipelines?: Readonly<Record<string, readonly string[]>>;
 }): Promise<TestApp> {
   const logs = new LogCapture();
   const changes: string[][] = [];

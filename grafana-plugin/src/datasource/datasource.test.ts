@@ -131,11 +131,26 @@ describe('LokibanDatasource', () => {
           bantime: 3600,
         },
         { name: 'postfix-sasl', findtime: 3600, bantime: -1 },
+        {
+          name: 'dovecot',
+          findtime: 600,
+          logqlParts: ['{job="a"} | regexp `(?P<ip>a)`', '{job="a"} | regexp `(?P<ip>b)`'],
+          ipLabel: 'ip',
+        },
+        { name: 'exim', findtime: 600, logqlParts: ['{job="e"}', 7] },
       ],
     }));
     expect(await datasource().jails()).toEqual([
       { name: 'sshd', findtime: 600, logql: '{job="sshd"} | regexp `(?P<ip>\\S+)`', ipLabel: 'ip' },
       { name: 'postfix-sasl', findtime: 3600 },
+      {
+        name: 'dovecot',
+        findtime: 600,
+        logqlParts: ['{job="a"} | regexp `(?P<ip>a)`', '{job="a"} | regexp `(?P<ip>b)`'],
+        ipLabel: 'ip',
+      },
+      // A malformed list is ignored rather than half used.
+      { name: 'exim', findtime: 600 },
     ]);
     expect(requests[0]!.url).toBe(`${BASE}/read/jails`);
   });

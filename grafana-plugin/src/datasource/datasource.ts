@@ -165,6 +165,11 @@ export class LokibanDatasource
         name: jail.name,
         findtime: jail.findtime,
         ...(typeof jail.logql === 'string' && jail.logql ? { logql: jail.logql } : {}),
+        ...(Array.isArray(jail.logqlParts) &&
+        jail.logqlParts.length > 0 &&
+        jail.logqlParts.every((part) => typeof part === 'string' && part)
+          ? { logqlParts: jail.logqlParts }
+          : {}),
         ...(typeof jail.ipLabel === 'string' && jail.ipLabel ? { ipLabel: jail.ipLabel } : {}),
       }));
     } catch (error) {

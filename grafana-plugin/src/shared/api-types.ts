@@ -50,6 +50,8 @@ export interface ApiJail {
   findtime: number;
   /** The jail's log query (selector, filters, extraction), when the responder publishes it. */
   logql?: string;
+  /** One log query per rule, for a jail split into several rules. */
+  logqlParts?: string[];
   /** The label that query extracts the address into. */
   ipLabel?: string;
 }

@@ -43,6 +43,26 @@ describe('logs link', () => {
     expect(query.to).toBe(BAN.updatedAt + 60_000);
   });
 
+  it('opens one Explore query per rule of a jail split into several rules', () => {
+    const parts = [
+      '{job="sshd"} |= `Failed` | regexp `from (?P<ip>[0-9.]+) port`',
+      '{job="sshd"} |= `Invalid` | regexp `user \\S+ from (?P<ip>[0-9.]+)$`',
+    ];
+    const query = logsQuery(
+      BAN,
+      { name: 'sshd', findtime: 600, logqlParts: parts, ipLabel: 'ip' },
+      '{job=~".+"}',
+    );
+    expect(query.exprs).toEqual(parts.map((part) => `${part} | ip = ip("203.0.113.7")`));
+    expect(query.exprs.every(parses)).toBe(true);
+    const url = new URL(exploreUrl({ uid: 'loki', type: 'loki' }, query, 1), 'http://grafana/');
+    const pane = JSON.parse(url.searchParams.get('panes')!).lokiban;
+    expect(pane.queries.map((q: { refId: string; expr: string }) => [q.refId, q.expr])).toEqual([
+      ['A', query.exprs[0]],
+      ['B', query.exprs[1]],
+    ]);
+  });
+
   it('falls back to the panel’s selector and a line filter for the address', () => {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: the placeholder under test.
     const query = logsQuery({ ...BAN, ip: '2001:db8:1234::/64' }, undefined, '{jail="${jail}"}');
@@ -87,7 +107,7 @@ describe('logs link', () => {
   it('opens Explore on the Loki datasource with the query and the range', () => {
     const url = exploreUrl(
       { uid: 'loki-uid', type: 'loki' },
-      { expr: '{job="sshd"} |= "x"', from: 1000, to: 2000 },
+      { expr: '{job="sshd"} |= "x"', exprs: ['{job="sshd"} |= "x"'], from: 1000, to: 2000 },
       3,
     );
     const params = new URLSearchParams(url.slice(url.indexOf('?')));

@@ -4,7 +4,8 @@
  *
  * The query is the jail's own log pipeline when the responder publishes it (`logql` on
  * GET /api/v1/jails: the selector, line filters and `regexp` extraction that its alert rule counts),
- * narrowed to the banned address with Loki's `ip()` label filter. Until then it is the panel's
+ * narrowed to the banned address with Loki's `ip()` label filter. A jail split into several rules
+ * publishes one pipeline per rule (`logqlParts`): Explore runs them side by side, one query each. Until then it is the panel's
  * stream selector followed by a line filter that matches the address (or every address of a banned
  * network) as it is written in logs.
  */
@@ -15,12 +16,16 @@ export interface JailLogs {
   findtime: number;
   /** The jail's log query, without the metric aggregation, when the responder provides it. */
   logql?: string;
+  /** One log query per rule of the jail; together they show every line the jail counts. */
+  logqlParts?: string[];
   /** The label its `regexp` extracts the address into (default `ip`). */
   ipLabel?: string;
 }
 
 export interface LogsQuery {
+  /** The first query; `exprs` has all of them (one per rule of the jail). */
   expr: string;
+  exprs: string[];
   from: number;
   to: number;
 }
@@ -38,12 +43,15 @@ export function logsQuery(
   const findtime = (jail?.findtime ?? DEFAULT_FINDTIME_S) * 1000;
   const from = ban.createdAt - findtime;
   const to = Math.max(ban.createdAt, ban.updatedAt) + AFTER_MS;
-  if (jail?.logql) {
-    return { expr: `${jail.logql} | ${jail.ipLabel ?? 'ip'} = ip("${ban.ip}")`, from, to };
+  const pipelines = jail?.logqlParts?.length ? jail.logqlParts : jail?.logql ? [jail.logql] : [];
+  if (pipelines.length > 0) {
+    const exprs = pipelines.map((pipeline) => `${pipeline} | ${jail?.ipLabel ?? 'ip'} = ip("${ban.ip}")`);
+    return { expr: exprs[0]!, exprs, from, to };
   }
   // biome-ignore lint/suspicious/noTemplateCurlyInString: `${jail}` is the placeholder operators write.
   const streams = selector.split('${jail}').join(ban.jail);
-  return { expr: `${streams} |~ \`${addressPattern(ban.ip)}\``, from, to };
+  const expr = `${streams} |~ \`${addressPattern(ban.ip)}\``;
+  return { expr, exprs: [expr], from, to };
 }
 
 const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -121,14 +129,12 @@ export function exploreUrl(
 ): string {
   const pane = {
     datasource: datasource.uid,
-    queries: [
-      {
-        refId: 'A',
-        datasource: { type: datasource.type, uid: datasource.uid },
-        expr: query.expr,
-        queryType: 'range',
-      },
-    ],
+    queries: query.exprs.map((expr, index) => ({
+      refId: String.fromCharCode(65 + index),
+      datasource: { type: datasource.type, uid: datasource.uid },
+      expr,
+      queryType: 'range',
+    })),
     range: { from: String(query.from), to: String(query.to) },
   };
   const params = new URLSearchParams({ schemaVersion: '1', panes: JSON.stringify({ lokiban: pane }) });
