@@ -309,6 +309,7 @@ const apiPlugin: FastifyPluginAsync = async (plain) => {
         response: {
           200: z.object({
             jails: z.array(jailSchema),
+            /** The circuit breaker (safety.maxNewBansPerMinute): open while it refused a ban in the last minute. */
             breaker: breakerSchema.nullable(),
           }),
           ...authErrors,

@@ -72,22 +72,6 @@ export const webhookResponseSchema = z.object({
   results: z.array(outcomeSchema),
 });
 
-/** The circuit breaker (safety.maxNewBansPerMinute): open while it refused a ban in the last minute. */
-export const breakerSchema = z.object({
-  maxNewBansPerMinute: z.number().int(),
-  perJail: z.record(z.string(), z.number().int()),
-  newBansLastMinute: z.number().int(),
-  open: z.array(
-    z.object({
-      scope: z.string(),
-      limit: z.number().int(),
-      refused: z.number().int(),
-      since: z.string(),
-    }),
-  ),
-  refusedTotal: z.number().int(),
-});
-
 export const jailSchema = z.object({
   name: z.string(),
   logql: z
@@ -176,3 +160,19 @@ export const auditSchema = z.object({
 /** Error answers every authenticated route can give. */
 export const authErrors = { 400: errorSchema, 401: errorSchema, 500: errorSchema };
 export const adminErrors = { ...authErrors, 403: errorSchema };
+
+/** The circuit breaker (safety.maxNewBansPerMinute): open while it refused a ban in the last minute. */
+export const breakerSchema = z.object({
+  maxNewBansPerMinute: z.number().int(),
+  perJail: z.record(z.string(), z.number().int()),
+  newBansLastMinute: z.number().int(),
+  open: z.array(
+    z.object({
+      scope: z.string(),
+      limit: z.number().int(),
+      refused: z.number().int(),
+      since: z.string(),
+    }),
+  ),
+  refusedTotal: z.number().int(),
+});
