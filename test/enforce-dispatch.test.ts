@@ -78,8 +78,13 @@ describe('dispatcher and reconciler against three namespace hosts over SSH', () 
     await web2.startSshd();
     web3.linkUp();
     await until(() => count(web2) === before[1]! + 100 && count(web3) === before[2]! + 100, 30_000);
-    // The status follows right after the store records the batch as applied.
-    await until(() => enforcement.status.hosts().find((s) => s.name === 'web2')?.state === 'up', 5000);
+    // The status follows right after the store records the batch as applied; the elements are visible
+    // a moment earlier (the kernel commits before the SSH command's exit status arrives), and rows
+    // retried at different times arrive in several batches.
+    await until(() => {
+      const web2Now = enforcement.status.hosts().find((s) => s.name === 'web2');
+      return web2Now?.state === 'up' && web2Now.queueDepth === 0;
+    }, 5000);
     expect(enforcement.status.hosts().find((s) => s.name === 'web2')).toMatchObject({
       queueDepth: 0,
       lastError: null,

@@ -4,17 +4,23 @@
  *   latency    one ban on 3 warm hosts: recorded → element present on every host (p50, p99)
  *   webhook    the same through the HTTP server: webhook POST received → element present on every host
  *   reconcile  100,000 active bans on one host after its set was flushed: time to restore them
- * Run as root: `node --import tsx bench/enforce/enforce.ts [fanout|latency|reconcile|all]`
+ *   floor      10,000 elements by one local `nft -f` in a namespace (the physical floor) against
+ *              lokiban's 10,000 bans into one namespace host over SSH, live and on first contact,
+ *              side by side, 3 repetitions
+ *   fleet      10,000 new bans present on 1, 3 and 10 namespace hosts, 3 repetitions, interleaved
+ * Run as root: `node --import tsx bench/enforce/enforce.ts [fanout|latency|webhook|reconcile|floor|fleet|all]`
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { parseConfig } from '../../src/config/load.js';
 import { buildDecisionPolicy } from '../../src/config/policy.js';
+import type { BatchItem } from '../../src/domain/types.js';
+import { nftSetupScript } from '../../src/enforce/backends/nftables.js';
 import { createEnforcement } from '../../src/enforce/index.js';
 import { startServer } from '../../src/server.js';
-import type { BatchItem } from '../../src/store/port.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { createTestHost, type TestHost } from '../../test/support/netns.js';
 
@@ -47,10 +53,15 @@ function offences(count: number): BatchItem[] {
   });
 }
 
-async function setup(hostCount: number, enforcement: Record<string, unknown> = {}) {
+async function setup(
+  hostCount: number | TestHost[],
+  enforcement: Record<string, unknown> = {},
+  opts: { setup?: boolean } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), 'lkb-enf-bench-'));
-  const hosts: TestHost[] = [];
-  for (let i = 0; i < hostCount; i++) hosts.push(await createTestHost({ name: `bench${i + 1}` }));
+  const own = typeof hostCount === 'number';
+  const hosts: TestHost[] = own ? [] : hostCount;
+  if (own) for (let i = 0; i < hostCount; i++) hosts.push(await createTestHost({ name: `bench${i + 1}` }));
   const config = parseConfig(
     JSON.stringify({
       store: { sqlite: join(dir, 'lokiban.db') },
@@ -69,11 +80,11 @@ async function setup(hostCount: number, enforcement: Record<string, unknown> = {
   await store.init();
   const policy = buildDecisionPolicy(config, { localAddresses: [] });
   const enf = createEnforcement(config, store, logger, { owner: 'bench' });
-  for (const host of hosts) await enf.enforcer.setup(host.config);
+  if (opts.setup !== false) for (const host of hosts) await enf.enforcer.setup(host.config);
   const teardown = async () => {
     await enf.stop();
     await store.close();
-    for (const host of hosts) await host.destroy();
+    if (own) for (const host of hosts) await host.destroy();
     rmSync(dir, { recursive: true, force: true });
   };
   return { hosts, store, policy, enf, config, teardown };
@@ -266,8 +277,214 @@ async function reconcile(): Promise<void> {
   }
 }
 
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const summary = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return `${sorted[0]!.toFixed(0)} / ${sorted[sorted.length >> 1]!.toFixed(0)} / ${sorted.at(-1)!.toFixed(0)} ms`;
+};
+
+/**
+ * Counts the elements each host's firewall accepted (its `nft -f` exited 0): `sent` is every element
+ * in a committed transaction, `unique` the distinct addresses, `doneAt` when a host reached `target`.
+ */
+function countCommitted(enf: ReturnType<typeof createEnforcement>, target: number) {
+  const perHost = new Map<string, { sent: number; unique: Set<string>; doneAt?: number }>();
+  const apply = enf.enforcer.apply.bind(enf.enforcer);
+  enf.enforcer.apply = async (host, batch) => {
+    const result = await apply(host, batch);
+    const entry = perHost.get(host.name) ?? { sent: 0, unique: new Set<string>() };
+    perHost.set(host.name, entry);
+    entry.sent += batch.add.length;
+    for (const element of batch.add) entry.unique.add(element.ip);
+    if (entry.doneAt === undefined && entry.unique.size >= target) entry.doneAt = performance.now();
+    return result;
+  };
+  return perHost;
+}
+
+async function allDone(perHost: ReturnType<typeof countCommitted>, hosts: number, timeoutMs: number) {
+  const deadline = performance.now() + timeoutMs;
+  const done = () => perHost.size === hosts && [...perHost.values()].every((e) => e.doneAt !== undefined);
+  while (!done()) {
+    if (performance.now() > deadline) throw new Error('bans not committed on every host in time');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return Math.max(...[...perHost.values()].map((e) => e.doneAt!));
+}
+
+function checkPresent(hosts: TestHost[], count: number): void {
+  for (const host of hosts) {
+    const n = host.list(4).length;
+    if (n !== count) throw new Error(`${host.config.name} holds ${n} elements, expected ${count}`);
+  }
+}
+
+const flushSet = (host: TestHost) => host.nft(['flush', 'set', 'inet', 'lokiban', 'banned4']);
+
+/** 10,000 bans recorded as ten 1,000-alert deliveries into a running, reconciled responder. */
+async function liveRun(hosts: TestHost[]) {
+  const { store, policy, enf, teardown } = await setup(hosts);
+  try {
+    const perHost = countCommitted(enf, 10_000);
+    enf.start();
+    await enf.reconcile();
+    const names = hosts.map((h) => h.config.name);
+    const batches = Array.from({ length: 10 }, () => offences(1000));
+    const started = performance.now();
+    for (const batch of batches) {
+      await store.recordBatch(batch, policy, 'alertmanager');
+      enf.notify(names);
+    }
+    const recorded = performance.now() - started;
+    const total = (await allDone(perHost, hosts.length, 120_000)) - started;
+    checkPresent(hosts, 10_000);
+    const sent = [...perHost.values()].reduce((n, e) => n + e.sent, 0);
+    return { recorded, total, sent };
+  } finally {
+    await teardown();
+  }
+}
+
+/** 10,000 bans already in the store; a responder starts against a host that has never seen lokiban. */
+async function firstContactRun(host: TestHost) {
+  host.nft(['delete', 'table', 'inet', 'lokiban']);
+  const { store, policy, enf, teardown } = await setup([host], {}, { setup: false });
+  try {
+    for (let i = 0; i < 10; i++) await store.recordBatch(offences(1000), policy, 'alertmanager');
+    const perHost = countCommitted(enf, 10_000);
+    const started = performance.now();
+    enf.start();
+    const total = (await allDone(perHost, 1, 120_000)) - started;
+    // Let any second send arrive before counting.
+    await new Promise((r) => setTimeout(r, 3000));
+    checkPresent([host], 10_000);
+    return { total, sent: perHost.get(host.config.name)!.sent };
+  } finally {
+    await teardown();
+  }
+}
+
+/** 10,000 elements as lokiban writes them to a set it knows empty: `add element` lines of 2,000. */
+function elementsFile(dir: string): string {
+  const ips = offences(10_000).map((item) => (item as Extract<BatchItem, { kind: 'offence' }>).offence.ip);
+  const lines: string[] = [];
+  for (let i = 0; i < ips.length; i += 2000) {
+    const chunk = ips.slice(i, i + 2000).map((ip) => `${ip} timeout 86400s`);
+    lines.push(`add element inet lokiban banned4 { ${chunk.join(', ')} }`);
+  }
+  const file = join(dir, 'elements.nft');
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
+/** The physical floor: one local `nft -f` of 10,000 elements in the namespace. */
+function nftFloor(host: TestHost, dir: string): number {
+  const file = elementsFile(dir);
+  const started = performance.now();
+  const run = spawnSync('ip', ['netns', 'exec', host.ns, 'nft', '-f', file]);
+  const elapsed = performance.now() - started;
+  if (run.status !== 0) throw new Error(`nft -f failed: ${run.stderr}`);
+  checkPresent([host], 10_000);
+  return elapsed;
+}
+
+/** The same on several namespaces at once: what this machine's cores allow for a fleet of that size. */
+async function nftFloorParallel(hosts: TestHost[], dir: string): Promise<number> {
+  const file = elementsFile(dir);
+  const started = performance.now();
+  await Promise.all(
+    hosts.map(
+      (host) =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn('ip', ['netns', 'exec', host.ns, 'nft', '-f', file], { stdio: 'ignore' });
+          child.once('error', reject);
+          child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`nft -f exited ${code}`))));
+        }),
+    ),
+  );
+  const elapsed = performance.now() - started;
+  checkPresent(hosts, 10_000);
+  return elapsed;
+}
+
+async function floor(): Promise<void> {
+  const host = await createTestHost({ name: 'floor1' });
+  const dir = mkdtempSync(join(tmpdir(), 'lkb-enf-floor-'));
+  const rows: string[] = [];
+  const floorMs: number[] = [];
+  const liveMs: number[] = [];
+  const firstMs: number[] = [];
+  try {
+    for (let rep = 1; rep <= 3; rep++) {
+      host.nft(['-f', '-'], nftSetupScript());
+      flushSet(host);
+      const load = loadavg();
+      const nft = nftFloor(host, dir);
+      flushSet(host);
+      const live = await liveRun([host]);
+      const first = await firstContactRun(host);
+      floorMs.push(nft);
+      liveMs.push(live.total);
+      firstMs.push(first.total);
+      rows.push(
+        `rep ${rep} (load ${load}): nft -f ${nft.toFixed(0)} ms | lokiban live ${live.total.toFixed(0)} ms (recording ${live.recorded.toFixed(0)} ms, then ${(live.total - live.recorded).toFixed(0)} ms to the last commit, ${live.sent} elements sent), ratio ${(live.total / nft).toFixed(1)}× | first contact ${first.total.toFixed(0)} ms (${first.sent} elements sent), ratio ${(first.total / nft).toFixed(1)}×`,
+      );
+      console.log(rows.at(-1));
+    }
+    console.log(
+      `floor: min/median/max nft -f ${summary(floorMs)}; lokiban live ${summary(liveMs)}; first contact ${summary(firstMs)} (load now ${loadavg()})`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await host.destroy();
+  }
+}
+
+async function fleet(): Promise<void> {
+  const sizes = (process.env.FLEET_SIZES ?? '1,3,10').split(',').map(Number);
+  const reps = Number(process.env.FLEET_REPS ?? 3);
+  const hosts: TestHost[] = [];
+  for (let i = 0; i < Math.max(...sizes); i++) hosts.push(await createTestHost({ name: `fleet${i + 1}` }));
+  const results = new Map<number, number[]>(sizes.map((n) => [n, []]));
+  const floors = new Map<number, number[]>(sizes.map((n) => [n, []]));
+  const dir = mkdtempSync(join(tmpdir(), 'lkb-enf-fleet-'));
+  try {
+    for (let rep = 1; rep <= reps; rep++) {
+      for (const n of sizes) {
+        const group = hosts.slice(0, n);
+        for (const host of group) {
+          host.nft(['-f', '-'], nftSetupScript());
+          flushSet(host);
+        }
+        const load = loadavg();
+        const nft = await nftFloorParallel(group, dir);
+        for (const host of group) flushSet(host);
+        const run = await liveRun(group);
+        results.get(n)!.push(run.total);
+        floors.get(n)!.push(nft);
+        console.log(
+          `rep ${rep}, ${n} host(s) (load ${load}): ${n} parallel local nft -f ${nft.toFixed(0)} ms | lokiban: 10,000 bans present on all after ${run.total.toFixed(0)} ms (recording ${run.recorded.toFixed(0)} ms, then ${(run.total - run.recorded).toFixed(0)} ms to the last commit, ${run.sent} elements sent)`,
+        );
+      }
+    }
+    const median = (of: Map<number, number[]>, n: number) => {
+      const sorted = [...of.get(n)!].sort((a, b) => a - b);
+      return sorted[sorted.length >> 1]!;
+    };
+    for (const n of sizes)
+      console.log(
+        `fleet: ${n} host(s): lokiban min/median/max ${summary(results.get(n)!)}, median ×${(median(results, n) / median(results, sizes[0]!)).toFixed(2)} of ${sizes[0]} host(s); parallel nft -f ${summary(floors.get(n)!)}, median ×${(median(floors, n) / median(floors, sizes[0]!)).toFixed(2)}`,
+      );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    for (const host of hosts) await host.destroy();
+  }
+}
+
 const which = process.argv[2] ?? 'all';
 if (which === 'fanout' || which === 'all') await fanout();
 if (which === 'latency' || which === 'all') await latency();
 if (which === 'webhook' || which === 'all') await webhook();
 if (which === 'reconcile' || which === 'all') await reconcile();
+if (which === 'floor' || which === 'all') await floor();
+if (which === 'fleet' || which === 'all') await fleet();

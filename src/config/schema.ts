@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { banLengthError, MAX_BAN_SECONDS, parseDuration } from '../domain/duration.js';
 import { parseNetwork } from '../domain/ip.js';
-import { hostKeyMarkerError } from '../enforce/host-key.js';
+import { hostKeyMarkerError } from '../lib/known-hosts.js';
 
 export const JAIL_NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 export const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

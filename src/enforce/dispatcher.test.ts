@@ -201,6 +201,53 @@ describe('Dispatcher', () => {
     await dispatcher.stop();
   });
 
+  it('sends each ban once on first contact: the start-up reconcile settles the rows it carried', async () => {
+    const { store, fleet, dispatcher } = setup();
+    for (let i = 1; i <= 200; i++)
+      store.ban(['web1', 'web2'], `198.51.${100 + (i >> 8)}.${i & 255}`, 'sshd', Date.now() + 600_000);
+    dispatcher.start();
+    await until(() => store.rows.every((r) => r.state === 'applied'));
+    await dispatcher.stop();
+    for (const host of ['web1', 'web2']) {
+      const sent = fleet.batches.filter((b) => b.host === host).flatMap((b) => b.batch.add.map((e) => e.ip));
+      expect(sent).toHaveLength(200);
+      expect(new Set(sent).size).toBe(200);
+      expect(fleet.sets.get(host)?.size).toBe(200);
+    }
+  });
+
+  it('re-sends a row that changed while the reconcile carrying it was in flight', async () => {
+    const { store, fleet, dispatcher } = setup();
+    const id = store.ban(['web1'], '203.0.113.7', 'sshd', Date.now() + 60_000);
+    let release!: () => void;
+    fleet.slow.set('web1', new Promise((r) => (release = r)));
+    const reconciled = dispatcher.reconcile('web1');
+    await new Promise((r) => setTimeout(r, 20));
+    store.extend(id, Date.now() + 7_200_000);
+    release();
+    fleet.slow.delete('web1');
+    await reconciled;
+    expect(store.rows[0]).toMatchObject({ state: 'pending', version: 2 });
+    dispatcher.start();
+    await until(
+      () => store.rows[0]!.state === 'applied' && (fleet.sets.get('web1')?.get('203.0.113.7') ?? 0) > 7000,
+    );
+    await dispatcher.stop();
+  });
+
+  it('leaves the rows a failed reconcile carried to the retry backoff', async () => {
+    const { store, fleet, dispatcher } = setup();
+    store.ban(['web1'], '203.0.113.8', 'sshd', Date.now() + 60_000);
+    const apply = fleet.apply.bind(fleet);
+    fleet.apply = async () => {
+      throw new Error('host "web1": connection reset');
+    };
+    const report = await dispatcher.reconcile('web1');
+    expect(report.skipped).toMatch(/connection reset/);
+    expect(store.rows[0]).toMatchObject({ state: 'failed', lastError: 'host "web1": connection reset' });
+    fleet.apply = apply;
+  });
+
   it('reconciles: re-adds missing, removes unknown, re-times drift, and reports it', async () => {
     const { store, fleet, dispatcher } = setup();
     store.ban(['web1'], '203.0.113.1', 'sshd', Date.now() + 600_000);

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { EnforcementSettings, HostConfig } from '../config/schema.js';
+import { backoffDelay } from '../lib/backoff.js';
 import type { OutboxItem, Store } from '../store/port.js';
 import { CommandFailedError, ListUnsupportedError } from './enforcer.js';
 import { DesiredState, hasPrefix, planBatch, planReconcile, type Rejected } from './plan.js';
@@ -48,6 +49,11 @@ export interface ReconcileReport {
 export const SET_ASIDE_RETRY_MS = 3_600_000;
 /** How many set-aside bans /api/v1/hosts lists per host (the count covers all of them). */
 const SET_ASIDE_EXAMPLES = 20;
+/**
+ * How many due outbox rows one reconcile settles (bounds its memory); rows beyond it are sent again by
+ * the drain, which is redundant but harmless.
+ */
+const RECONCILE_CLAIM_LIMIT = 100_000;
 
 type OutboxItemRef = Pick<OutboxItem, 'targetId' | 'version' | 'attempts'>;
 
@@ -62,8 +68,7 @@ interface HostRuntime {
 }
 
 export function retryDelayMs(attempts: number, settings: EnforcementSettings, random: () => number): number {
-  const base = Math.min(settings.retryMax * 1000, settings.retryMin * 1000 * 2 ** Math.max(0, attempts - 1));
-  return Math.round(base * (0.75 + random() * 0.5));
+  return backoffDelay(attempts, settings.retryMin * 1000, settings.retryMax * 1000, random);
 }
 
 /**
@@ -427,18 +432,35 @@ export class Dispatcher {
         // Read the host first, then the store: a ban recorded in between is in the store's answer.
         const present: PresentElement[] = await this.listOrSetup(host);
         const now = this.now();
+        // Outbox rows read before the desired state are carried by this pass; marked applied after it
+        // (a row changed since keeps its new version pending), the drain does not send them again.
+        const covered = await store.claimPending(host.name, RECONCILE_CLAIM_LIMIT, now);
         const desired = new DesiredState(await store.desiredForHost(host.name, now), now);
         const plan = planReconcile(present, desired, now, settings.driftTolerance, this.maxTimeout(host));
         const refused: Rejected[] = [...desired.rejected];
         if (plan.batch.add.length + plan.batch.remove.length > 0) {
           const outcome = await this.applyIsolating(host, plan.batch, present);
-          if (outcome.error) throw outcome.error;
+          if (outcome.error) {
+            // Claimed rows are due again after the same backoff a failed drain would give them.
+            await this.retryLater(covered, outcome.error.message);
+            throw outcome.error;
+          }
           for (const [ip, reason] of outcome.refused) refused.push({ ip, reason });
         }
         // After a full pass the host holds everything else it should: only these stay set aside.
         const still = new Set(refused.map((r) => r.ip));
         for (const ip of runtime.setAside.keys()) if (!still.has(ip)) runtime.setAside.delete(ip);
         this.recordSetAside(runtime, refused);
+        const reasons = new Map(refused.map((r) => [r.ip, r.reason]));
+        const setAside = new Map<string, OutboxItem[]>();
+        const applied: OutboxItem[] = [];
+        for (const item of covered) {
+          if (!reasons.has(item.ip)) applied.push(item);
+          else setAside.set(item.ip, [...(setAside.get(item.ip) ?? []), item]);
+        }
+        for (const [ip, rows] of setAside)
+          await store.markFailed(rows, `set aside: ${reasons.get(ip)}`, this.now() + SET_ASIDE_RETRY_MS);
+        await store.markApplied(applied, this.now());
         return plan;
       });
       if (!result) return { ...report, skipped: 'another responder holds this host' };
