@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { Config } from '../config/load.js';
 import type { HostConfig } from '../config/schema.js';
+import { nftHelperScript } from '../enforce/backends/nft-helper.js';
 import { createEnforcer } from '../enforce/index.js';
 import { loadConfigOrExit, loadEnvFileInto } from './config-commands.js';
 import { CliError, type CliIo, EXIT_CONFIG, processIo } from './io.js';
@@ -30,7 +31,7 @@ function selectHosts(config: Config, names: string[] | undefined): HostConfig[] 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const where = (host: HostConfig) => `${host.user}@${host.address}:${host.port}`;
 
-/** `lokiban hosts check` and `lokiban hosts setup`. */
+/** `lokiban hosts check`, `lokiban hosts setup` and `lokiban hosts helper`. */
 export function registerHostsCommands(program: Command, io: CliIo = processIo): Command {
   const hosts = program
     .command('hosts')
@@ -98,6 +99,14 @@ export function registerHostsCommands(program: Command, io: CliIo = processIo): 
         await enforcer.close();
       }
       if (failures.length > 0) throw new CliError(`setup failed on ${failures.join(', ')}`);
+    });
+  hosts
+    .command('helper')
+    .description(
+      'print the lokiban-nft helper script (for installing it by hand; `hosts setup` installs it itself)',
+    )
+    .action(() => {
+      io.out(nftHelperScript().trimEnd());
     });
   return hosts;
 }
