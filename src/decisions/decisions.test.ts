@@ -39,13 +39,13 @@ function setup(wake: (hosts: string[]) => void) {
   return { decisions, store, registry, errors };
 }
 
-const offence = (ip: string): Offence => ({
+const offence = (ip: string, source: Offence['source'] = 'alertmanager'): Offence => ({
   fingerprint: `f-${ip}`,
   startsAt: NOW - 1000,
   jail: 'sshd',
   ip,
   reportedIp: ip,
-  source: 'loki-tail',
+  source,
   labels: { jail: 'sshd', ip },
   receivedAt: NOW,
 });
@@ -64,6 +64,14 @@ describe('createDecisions', () => {
     expect(text).toContain('a{outcome="banned",jail="sshd"} 1');
     expect(text).toContain('a{outcome="duplicate",jail=""} 1');
     expect(text).toMatch(/d_count\{operation="recordBatch"\} 2/);
+  });
+
+  it('counts webhook alerts only: the tail has metrics of its own', async () => {
+    const { decisions, registry } = setup(() => {});
+    expect(await decisions.recordOffence(offence('203.0.113.10', 'loki-tail'))).toMatchObject({
+      outcome: 'banned',
+    });
+    expect(await registry.metrics()).not.toContain('a{outcome="banned"');
   });
 
   it('keeps a durable answer when the wake listener throws, and reports the error', async () => {

@@ -94,8 +94,11 @@ export function createDecisions(options: DecisionsOptions): Decisions {
         ? await timed('findBursts', () => adoptBurstIdentities(converted, store, config.jails))
         : converted;
     const recorded = await timed('recordBatch', () => store.recordBatch(items, policy, source));
-    for (const outcome of recorded.outcomes) {
-      metrics.alerts.inc({ outcome: outcome.outcome, jail: outcome.jail ?? '' });
+    // lokiban_alerts_total counts webhook alerts; the tail's offences have their own metrics (src/stream).
+    if (source !== 'loki-tail') {
+      for (const outcome of recorded.outcomes) {
+        metrics.alerts.inc({ outcome: outcome.outcome, jail: outcome.jail ?? '' });
+      }
     }
     wake(recorded.wake);
     return recorded.outcomes;
