@@ -125,7 +125,13 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       ...(config.detect?.loki ? { detection: { status: () => detector?.status() } } : {}),
       ...(options.enforcement
         ? {
-            enforcement: { hosts: () => runtime?.status.hosts() ?? [] },
+            enforcement: {
+              hosts: () => runtime?.status.hosts() ?? [],
+              confirmReconcile: (host: string) => {
+                const confirm = runtime?.status.confirmReconcile;
+                return confirm ? confirm(host) : Promise.reject(new Error('enforcement is not running'));
+              },
+            },
             onChange: (hosts: string[]) => runtime?.notify(hosts),
           }
         : {}),
