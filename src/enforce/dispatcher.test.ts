@@ -335,4 +335,27 @@ describe('Dispatcher', () => {
     expect(await dispatcher.reconcile('web1')).toEqual({ host: 'web1', added: 0, removed: 25, retimed: 0 });
     expect([...fleet.sets.get('web1')!.keys()].sort()).toEqual([...wanted].sort());
   });
+
+  it('never holds the removal of bans the store knows ended on the host (firewalld expiry)', async () => {
+    const { store, fleet, dispatcher } = setup();
+    const ended = Array.from({ length: 30 }, (_, i) => `203.0.113.${i + 1}`);
+    const unknown = Array.from({ length: 5 }, (_, i) => `192.0.2.${i + 1}`);
+    const asked: unknown[] = [];
+    Object.assign(store, {
+      async listBans(query: unknown) {
+        asked.push(query);
+        return ended.map((ip) => ({ ip }));
+      },
+    });
+    fleet.sets.set('web1', new Map([...ended, ...unknown].map((ip) => [ip, null])));
+    expect(await dispatcher.reconcile('web1')).toEqual({ host: 'web1', added: 0, removed: 35, retimed: 0 });
+    expect(fleet.sets.get('web1')!.size).toBe(0);
+    expect(asked).toEqual([{ host: 'web1', active: false, limit: 100_000 }]);
+
+    // Unknown elements past the share are still held, the ended ones still go.
+    const strangers = Array.from({ length: 40 }, (_, i) => `198.51.100.${i + 1}`);
+    fleet.sets.set('web1', new Map([...ended, ...strangers].map((ip) => [ip, null])));
+    expect(await dispatcher.reconcile('web1')).toMatchObject({ removed: 30, held: 40 });
+    expect([...fleet.sets.get('web1')!.keys()].sort()).toEqual([...strangers].sort());
+  });
 });

@@ -29,7 +29,8 @@ export type OutboxStore = Pick<
   | 'desiredForHost'
   | 'acquireLease'
   | 'releaseLease'
->;
+> &
+  Partial<Pick<Store, 'listBans'>>;
 
 export interface DispatcherOptions {
   store: OutboxStore;
@@ -481,21 +482,32 @@ export class Dispatcher {
    * and the hold is returned; otherwise the plan goes as it is and any earlier hold ends. A
    * confirmation covers one reconcile.
    */
-  private brake(
+  private async brake(
     runtime: HostRuntime,
     plan: ReconcilePlan,
     present: number,
     covered: readonly OutboxItem[],
-  ): ReconcileHold | null {
+    now: number,
+  ): Promise<ReconcileHold | null> {
     const confirmed = runtime.confirmed;
     runtime.confirmed = false;
-    // Unbans this pass carries from the outbox are lokiban lifting its own bans: never held.
-    const unbans = new Set(covered.filter((item) => item.desired === 'absent').map((item) => item.ip));
-    const own = plan.batch.remove.filter((element) => unbans.has(element.ip));
-    const wouldRemove = plan.removed - own.length;
-    if (confirmed || !brakes(wouldRemove, present)) return null;
-    plan.batch.remove = own;
-    plan.removed = own.length;
+    if (confirmed || !brakes(plan.removed, present)) return null;
+    // Lokiban's own bans that ended are never held: unbans this pass carries from the outbox, and bans
+    // the store knows on this host that were lifted or expired (firewalld has no per-element timeout,
+    // so the reconcile is what expires them there).
+    const own = new Set(covered.filter((item) => item.desired === 'absent').map((item) => item.ip));
+    const ended = this.options.store.listBans
+      ? await this.options.store.listBans(
+          { host: runtime.config.name, active: false, limit: RECONCILE_CLAIM_LIMIT },
+          now,
+        )
+      : [];
+    for (const ban of ended) own.add(ban.ip);
+    const owned = plan.batch.remove.filter((element) => own.has(element.ip));
+    const wouldRemove = plan.removed - owned.length;
+    if (!brakes(wouldRemove, present)) return null;
+    plan.batch.remove = owned;
+    plan.removed = owned.length;
     const earlier = runtime.status.reconcileHeld;
     if (!earlier)
       this.options.logger.error(
@@ -521,7 +533,7 @@ export class Dispatcher {
         const covered = await store.claimPending(host.name, RECONCILE_CLAIM_LIMIT, now);
         const desired = new DesiredState(await store.desiredForHost(host.name, now), now);
         const plan = planReconcile(present, desired, now, settings.driftTolerance, this.maxTimeout(host));
-        const hold = this.brake(runtime, plan, present.length, covered);
+        const hold = await this.brake(runtime, plan, present.length, covered, now);
         const refused: Rejected[] = [...desired.rejected];
         if (plan.batch.add.length + plan.batch.remove.length > 0) {
           const outcome = await this.applyIsolating(host, plan.batch, present);
