@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { Config } from '../config/load.js';
 import type { HostConfig } from '../config/schema.js';
+import { nftHelperScript } from '../enforce/backends/nft-helper.js';
 import { createEnforcer } from '../enforce/index.js';
 import { type ClientOptions, clientFor, withClientOptions } from './api-commands.js';
 import { loadConfigOrExit, loadEnvFileInto } from './config-commands.js';
@@ -37,7 +38,7 @@ function selectHosts(config: Config, names: string[] | undefined): HostConfig[] 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const where = (host: HostConfig) => `${host.user}@${host.address}:${host.port}`;
 
-/** `lokiban hosts check` and `lokiban hosts setup`. */
+/** `lokiban hosts check`, `lokiban hosts setup` and `lokiban hosts helper`. */
 export function registerHostsCommands(program: Command, io: CliIo = processIo): Command {
   const hosts = program
     .command('hosts')
@@ -144,5 +145,14 @@ export function registerHostsCommands(program: Command, io: CliIo = processIo): 
         : `${name}: nothing held`,
     );
   });
+
+  hosts
+    .command('helper')
+    .description(
+      'print the lokiban-nft helper script (for installing it by hand; `hosts setup` installs it itself)',
+    )
+    .action(() => {
+      io.out(nftHelperScript().trimEnd());
+    });
   return hosts;
 }

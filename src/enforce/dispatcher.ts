@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { EnforcementSettings, HostConfig } from '../config/schema.js';
+import { backoffDelay } from '../lib/backoff.js';
 import type { OutboxItem, Store } from '../store/port.js';
 import { CommandFailedError, ListUnsupportedError } from './enforcer.js';
 import {
@@ -104,8 +105,7 @@ interface HostRuntime {
 }
 
 export function retryDelayMs(attempts: number, settings: EnforcementSettings, random: () => number): number {
-  const base = Math.min(settings.retryMax * 1000, settings.retryMin * 1000 * 2 ** Math.max(0, attempts - 1));
-  return Math.round(base * (0.75 + random() * 0.5));
+  return backoffDelay(attempts, settings.retryMin * 1000, settings.retryMax * 1000, random);
 }
 
 /**

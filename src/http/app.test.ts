@@ -237,8 +237,18 @@ describe('POST /api/v1/webhook', () => {
     for (const secret of [WEBHOOK_TOKEN, 'guess-token-0123456789', '203.0.113.7', 'Failed password']) {
       expect(text).not.toContain(secret);
     }
+    // The method is not a secret, and the operator reading the log needs it.
+    expect(processedAuth()).toEqual(['bearer']);
   });
 });
+
+/** The `auth` field of each "webhook processed" line: which method authenticated the delivery. */
+function processedAuth(): unknown[] {
+  return t.logs.lines
+    .map((line) => JSON.parse(line) as { msg: string; auth?: unknown })
+    .filter((line) => line.msg === 'webhook processed')
+    .map((line) => line.auth);
+}
 
 describe('webhook auth modes', () => {
   const basicConfig = () =>
@@ -257,6 +267,8 @@ describe('webhook auth modes', () => {
     expect(refused.statusCode).toBe(401);
     expect(refused.headers['www-authenticate']).toContain('Basic realm="lokiban"');
     expect((await post(bearer(WEBHOOK_TOKEN))).statusCode).toBe(401);
+    expect(processedAuth()).toEqual(['basic']);
+    expect(t.logs.text).not.toContain(BASIC_PASSWORD);
   });
 
   it('Grafana HMAC over the raw body as sent, with timestamp', async () => {
@@ -294,6 +306,7 @@ describe('webhook auth modes', () => {
       }),
     );
     expect((await post({ [SIGNATURE_HEADER]: noTimestamp }, body)).statusCode).toBe(200);
+    expect(processedAuth()).toEqual(['grafana-hmac']);
   });
 });
 
