@@ -314,6 +314,11 @@ describe('Dispatcher', () => {
     expect(errors).toHaveLength(1);
 
     await expect(dispatcher.confirmReconcile('web2')).rejects.toThrow('no reconcile removals are held');
+    // A confirmation whose reconcile cannot run does not linger for a later one.
+    fleet.down.add('web1');
+    expect((await dispatcher.confirmReconcile('web1')).skipped).toMatch(/connection refused/);
+    fleet.down.delete('web1');
+    expect(await dispatcher.reconcile('web1')).toMatchObject({ removed: 0, held: 98 });
     const confirmed = await dispatcher.confirmReconcile('web1');
     expect(confirmed).toMatchObject({ removed: 98 });
     expect(confirmed.held).toBeUndefined();

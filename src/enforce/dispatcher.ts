@@ -450,7 +450,12 @@ export class Dispatcher {
       { host: name, wouldRemove: held.wouldRemove, present: held.present },
       'enforcement: reconcile removals confirmed by an operator',
     );
-    return this.reconcile(name);
+    try {
+      return await this.reconcile(name);
+    } finally {
+      // A confirmation covers the reconcile it starts; one skipped (lease elsewhere, host down) ends it.
+      runtime.confirmed = false;
+    }
   }
 
   reconcile(name: string): Promise<ReconcileReport> {

@@ -85,5 +85,7 @@ export interface EnforcementStatus {
    * An operator's confirmation that a held host's extra elements may go: runs its reconcile now,
    * removals included. Rejects when the host is unknown or nothing is held.
    */
-  confirmReconcile?(host: string): Promise<{ added: number; removed: number; retimed: number }>;
+  confirmReconcile?(
+    host: string,
+  ): Promise<{ added: number; removed: number; retimed: number; held?: number; skipped?: string }>;
 }

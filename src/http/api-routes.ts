@@ -416,7 +416,12 @@ const apiPlugin: FastifyPluginAsync = async (plain) => {
       schema: {
         params: z.object({ name: z.string().max(64) }),
         body: z.strictObject({ confirm: z.literal(true) }),
-        response: { 200: reconcileResultSchema, 404: errorSchema, 409: errorSchema, ...adminErrors },
+        response: {
+          200: reconcileResultSchema,
+          404: errorSchema,
+          409: errorSchema,
+          ...adminErrors,
+        },
         security: [{ bearer: [] }],
       },
     },
@@ -430,6 +435,8 @@ const apiPlugin: FastifyPluginAsync = async (plain) => {
       if (!enforcement.hosts().find((host) => host.name === name)?.reconcileHeld)
         throw new HttpError(409, `host "${name}": no reconcile removals are held`);
       const report = await enforcement.confirmReconcile(name);
+      if (report.skipped)
+        throw new HttpError(409, `host "${name}": reconcile not run, try again: ${report.skipped}`);
       request.log.warn({ host: name, ...report, actor: request.principal }, 'reconcile removals confirmed');
       return { host: name, added: report.added, removed: report.removed, retimed: report.retimed };
     },

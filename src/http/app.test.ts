@@ -312,6 +312,7 @@ describe('webhook auth modes', () => {
 
 describe('API', () => {
   let held = true;
+  let unreachable = false;
   const confirmed: string[] = [];
   const enforcement: EnforcementStatus = {
     hosts: () => [
@@ -331,12 +332,14 @@ describe('API', () => {
     ],
     async confirmReconcile(host) {
       confirmed.push(host);
+      if (unreachable) return { added: 0, removed: 0, retimed: 0, skipped: 'connect ECONNREFUSED' };
       held = false;
       return { added: 0, removed: 50_000, retimed: 0 };
     },
   };
   beforeEach(() => {
     held = true;
+    unreachable = false;
     confirmed.length = 0;
     return setup(testConfig(), enforcement);
   });
@@ -564,6 +567,13 @@ describe('API', () => {
       statusCode: 409,
       message: 'host "web2": no reconcile removals are held',
     });
+    unreachable = true;
+    expect((await post(url, { confirm: true })).json()).toMatchObject({
+      statusCode: 409,
+      message: 'host "web1": reconcile not run, try again: connect ECONNREFUSED',
+    });
+    unreachable = false;
+    confirmed.length = 0;
     const done = await post(url, { confirm: true });
     expect(done.statusCode).toBe(200);
     expect(done.json()).toEqual({ host: 'web1', added: 0, removed: 50_000, retimed: 0 });
