@@ -18,6 +18,7 @@ import {
   errorSchema,
   hostsSchema,
   jailSchema,
+  reconcileResultSchema,
   statsSchema,
   unbanResponseSchema,
 } from './api-schemas.js';
@@ -399,9 +400,45 @@ const apiPlugin: FastifyPluginAsync = async (plain) => {
               count: status?.setAside.count ?? 0,
               examples: (status?.setAside.examples ?? []).map((e) => ({ ...e, since: iso(e.since) })),
             },
+            reconcileHeld: status?.reconcileHeld
+              ? { ...status.reconcileHeld, since: iso(status.reconcileHeld.since) }
+              : null,
           };
         }),
       };
+    },
+  );
+
+  fastify.post(
+    '/hosts/:name/reconcile',
+    {
+      ...admin,
+      schema: {
+        params: z.object({ name: z.string().max(64) }),
+        body: z.strictObject({ confirm: z.literal(true) }),
+        response: {
+          200: reconcileResultSchema,
+          404: errorSchema,
+          409: errorSchema,
+          ...adminErrors,
+        },
+        security: [{ bearer: [] }],
+      },
+    },
+    async (request) => {
+      const { name } = request.params;
+      if (!config.hosts.some((host) => host.name === name))
+        throw new HttpError(404, `unknown host "${name}"`);
+      const enforcement = context.enforcement;
+      if (!enforcement?.confirmReconcile)
+        throw new HttpError(409, 'enforcement does not run in this process');
+      if (!enforcement.hosts().find((host) => host.name === name)?.reconcileHeld)
+        throw new HttpError(409, `host "${name}": no reconcile removals are held`);
+      const report = await enforcement.confirmReconcile(name);
+      if (report.skipped)
+        throw new HttpError(409, `host "${name}": reconcile not run, try again: ${report.skipped}`);
+      request.log.warn({ host: name, ...report, actor: request.principal }, 'reconcile removals confirmed');
+      return { host: name, added: report.added, removed: report.removed, retimed: report.retimed };
     },
   );
 
