@@ -338,8 +338,9 @@ describe('BansPanel', () => {
       'enforced',
       'pending',
       'failed',
-      'dry-run (would apply)',
+      'dry-run',
     ]);
+    // The table's column says the short word; its tooltip says what it means.
     expect(states[3]!.getAttribute('title')).toBe('web1: dry-run (would apply)');
     for (const state of states) expect(state.querySelector('svg, [class*="Icon"], div')).not.toBeNull();
     expect(states[2]!.getAttribute('title')).toContain('ssh: connection refused');

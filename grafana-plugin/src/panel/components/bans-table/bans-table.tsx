@@ -241,7 +241,7 @@ function NarrowRow({ row, now, timeZone }: CellProps) {
         <span className={styles.ellipsis}>
           {row.jail} · #{offenceNumber(row.level)}
         </span>
-        <EnforcementState state={row.state} title={row.targets || undefined} />
+        <EnforcementState state={row.state} title={row.targets || undefined} compact />
         <Cell column="expiresAt" row={row} now={now} timeZone={timeZone} />
       </span>
     </>
@@ -258,7 +258,7 @@ function Cell({ column, row, now, timeZone }: CellProps & { column: ColumnKey })
         </span>
       );
     case 'state':
-      return <EnforcementState state={row.state} title={row.targets || undefined} />;
+      return <EnforcementState state={row.state} title={row.targets || undefined} compact />;
     case 'jail':
       return row.jail;
     case 'hosts':

@@ -11,7 +11,14 @@ type Shown = TargetSummary | ApiBanTarget['state'] | 'removed';
 /** Each state has its own icon and word; colour only repeats what they already say. */
 const STATES: Record<
   Shown,
-  { icon: IconName; text: string; detail: string; tone: 'applied' | 'pending' | 'failed' | 'none' }
+  {
+    icon: IconName;
+    text: string;
+    /** The word for a narrow table column, where `text` would be cut; the tooltip keeps the whole. */
+    short?: string;
+    detail: string;
+    tone: 'applied' | 'pending' | 'failed' | 'none';
+  }
 > = {
   applied: {
     icon: 'check-circle',
@@ -22,6 +29,7 @@ const STATES: Record<
   'dry-run': {
     icon: 'eye',
     text: 'dry-run (would apply)',
+    short: 'dry-run',
     detail: 'the responder runs the dry-run transport: no firewall was changed',
     tone: 'pending',
   },
@@ -51,7 +59,15 @@ export function stateDetail(state: Shown): string {
   return `${STATES[state].text}: ${STATES[state].detail}`;
 }
 
-export function EnforcementState({ state, title }: { state: Shown; title?: string }) {
+export function EnforcementState({
+  state,
+  title,
+  compact = false,
+}: {
+  state: Shown;
+  title?: string;
+  compact?: boolean;
+}) {
   const styles = useStyles2(getStyles);
   const info = STATES[state];
   return (
@@ -61,7 +77,7 @@ export function EnforcementState({ state, title }: { state: Shown; title?: strin
       data-testid={TEST_IDS.state}
     >
       <Icon name={info.icon} size="sm" aria-hidden />
-      <span>{info.text}</span>
+      <span>{compact ? (info.short ?? info.text) : info.text}</span>
     </span>
   );
 }
