@@ -38,6 +38,7 @@ COPY --from=build /app/dist dist
 COPY package.json ./
 # `lokiban rules render|lint|test` read the jail catalogue and its sample logs from here.
 COPY alert-rules alert-rules
+COPY host-tools host-tools
 COPY config/lokiban.example.yaml /etc/lokiban/lokiban.yaml
 USER lokiban
 # Inside a container the responder must listen on all interfaces to be reachable through -p;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../src/config/load.js';
 import { buildDecisionPolicy } from '../src/config/policy.js';
-import type { BatchItem } from '../src/store/port.js';
+import type { BatchItem } from '../src/domain/types.js';
 import { SqliteStore } from '../src/store/sqlite/store.js';
 
 const config = parseConfig(
@@ -72,9 +72,11 @@ try {
     for (const batch of singles) await store.recordBatch(batch, policy, 'alertmanager');
   });
   const group = Array.from({ length: 1000 }, (_, i) => offence(i));
-  await timed('one 1,000-alert batch', 1000, () => store.recordBatch(group, policy, 'alertmanager'));
+  await timed('one 1,000-alert batch', 1000, () =>
+    store.recordBatch(group, policy, 'alertmanager').then((result) => result.outcomes),
+  );
   await timed('same 1,000-alert batch again (duplicates)', 1000, () =>
-    store.recordBatch(group, policy, 'alertmanager'),
+    store.recordBatch(group, policy, 'alertmanager').then((result) => result.outcomes),
   );
   await timed('outbox drain web1 (claim 500 + markApplied)', 3000, async () => {
     for (;;) {

@@ -1,19 +1,22 @@
 import { resolve } from 'node:path';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import { Counter, Gauge, Registry } from 'prom-client';
+import pino from 'pino';
+import { Registry } from 'prom-client';
 import { auditShipperFromConfig, type LokiShipper } from './audit/loki-shipper.js';
 import type { Config } from './config/load.js';
 import { buildDecisionPolicy } from './config/policy.js';
+import { breakerOpenGauge, breakerRefusals } from './decisions/breaker-warnings.js';
+import { scopeFallbackWarnings } from './decisions/scope-warnings.js';
 import type { EnforcementStatus } from './enforce/port.js';
 import { buildApp } from './http/app.js';
+import { loggerOptions } from './http/logger.js';
 import { loadCatalogue } from './logql/catalogue.js';
 import { jailPipelines } from './logql/render.js';
 import { DEFAULT_CATALOGUE } from './logql/toolkit.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/port.js';
 import { StreamDetector } from './stream/detector.js';
-import { recordThroughStore } from './stream/record.js';
 
 /** What a dispatcher running in this process offers the server (src/enforce's Enforcement fits). */
 export interface EnforcementRuntime {
@@ -50,8 +53,6 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const SCOPE_WARNING_INTERVAL_MS = 60_000;
-
 /** `host:port` or `[v6]:port` → listen options. The schema has already checked the shape. */
 export function parseListen(listen: string): { host: string; port: number } {
   const colon = listen.lastIndexOf(':');
@@ -61,99 +62,56 @@ export function parseListen(listen: string): { host: string; port: number } {
 
 /** config → store → app → listen, and an orderly close: stop accepting, drain requests, close the store. */
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
-  const store = options.store ?? createStore(config.store);
+  const store = options.store ?? (await createStore(config.store));
   await store.init();
-  // The app is built before the runtime exists (the runtime wants the app's logger); these two
-  // late-bound adapters let the routes reach it once it does.
-  let runtime: EnforcementRuntime | undefined;
-  let audit: LokiShipper | undefined;
-  let detector: StreamDetector | undefined;
+  // One logger for the app and everything beside it, so each part is built once, in order.
+  const logger = pino(loggerOptions(config));
   const registry = new Registry();
-  let app: FastifyInstance;
-  // The policy exists before the app's logger does; a fallback before that has nowhere to go, and
-  // none can happen because no request is served yet.
-  let log: FastifyBaseLogger | undefined;
-  // A scope-origin jail that cannot name the host bans on every host: the operator must see that, but
-  // once per jail, host and reason a minute is enough (a 1,000-alert group would otherwise log 1,000
-  // lines, and the webhook asks for the targets a second time to notify the dispatcher).
-  const lastWarned = new Map<string, number>();
-  // One warning per breaker scope and interval: a storm refuses thousands of alerts a minute.
-  const breakerWarned = new Map<string, number>();
-  const breakerRefused = new Counter({
-    name: 'lokiban_breaker_refused_total',
-    help: 'Alerts whose new ban the circuit breaker refused (outcome ignored-breaker), by scope (global or a jail).',
-    labelNames: ['scope'] as const,
-    registers: [registry],
-  });
   const policy = buildDecisionPolicy(config, {
-    onBreakerRefuse: (trip) => {
-      breakerRefused.inc({ scope: trip.scope });
-      const now = Date.now();
-      if ((breakerWarned.get(trip.scope) ?? -Infinity) > now - SCOPE_WARNING_INTERVAL_MS) return;
-      breakerWarned.set(trip.scope, now);
-      log?.warn(
-        { scope: trip.scope, limit: trip.limit, jail: trip.jail },
-        'circuit breaker open: new bans refused (ignored-breaker); raise safety.maxNewBansPerMinute or the jail’s maxNewBansPerMinute if this is a real attack',
-      );
-    },
-    onScopeFallback: (event) => {
-      const key = `${event.jail}\n${event.originHost ?? ''}\n${event.reason}`;
-      const now = Date.now();
-      if ((lastWarned.get(key) ?? -Infinity) > now - SCOPE_WARNING_INTERVAL_MS) return;
-      // Host labels come from alerts: bound the map rather than let them grow it.
-      if (lastWarned.size >= 1000) lastWarned.clear();
-      lastWarned.set(key, now);
-      log?.warn(event, 'scope origin fell back to every host');
-    },
+    onScopeFallback: scopeFallbackWarnings(logger),
+    onBreakerRefuse: breakerRefusals(logger, registry),
   });
+  breakerOpenGauge(registry, (now) => policy.breaker.status(now));
   // The jails' log pipelines for Explore links; without a readable catalogue the API leaves them out
   // (bans still work, the panel falls back to a line filter).
   let pipelines: Record<string, string[]> | undefined;
-  let pipelineProblem: string | undefined;
   try {
     pipelines = jailPipelines(loadCatalogue(DEFAULT_CATALOGUE), config);
   } catch (error) {
-    pipelineProblem = (error as Error).message;
+    logger.warn({ problem: (error as Error).message }, 'jail log queries unavailable');
   }
+  let app: FastifyInstance;
+  let runtime: EnforcementRuntime | undefined;
+  let audit: LokiShipper | undefined;
+  let detector: StreamDetector | undefined;
   try {
-    app = await buildApp({
-      config,
-      store,
-      policy,
-      registry,
-      ...(pipelines ? { jailPipelines: pipelines } : {}),
-      ...(config.detect?.loki ? { detection: { status: () => detector?.status() } } : {}),
-      ...(options.enforcement
-        ? {
-            enforcement: { hosts: () => runtime?.status.hosts() ?? [] },
-            onChange: (hosts: string[]) => runtime?.notify(hosts),
-          }
-        : {}),
-    });
-    log = app.log;
-    if (pipelineProblem) app.log.warn({ problem: pipelineProblem }, 'jail log queries unavailable');
-    runtime = options.enforcement?.({ store, logger: app.log });
+    runtime = options.enforcement?.({ store, logger });
     policy.protectedNetworks.track(() => runtime?.localAddresses?.() ?? []);
-    new Gauge({
-      name: 'lokiban_breaker_open',
-      help: 'Whether the circuit breaker refused a new ban in the last minute (1), by scope.',
-      labelNames: ['scope'] as const,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.set({ scope: 'global' }, 0);
-        for (const open of policy.breaker.status(Date.now()).open) this.set({ scope: open.scope }, 1);
+    audit = auditShipperFromConfig(config, { store, logger, registry });
+    app = await buildApp(
+      {
+        config,
+        store,
+        policy,
+        registry,
+        ...(pipelines ? { jailPipelines: pipelines } : {}),
+        ...(config.detect?.loki ? { detection: { status: () => detector?.status() } } : {}),
+        ...(runtime
+          ? { enforcement: runtime.status, onChange: (hosts: string[]) => runtime?.notify(hosts) }
+          : {}),
       },
-    });
-    audit = auditShipperFromConfig(config, { store, logger: app.log, registry });
+      { loggerInstance: logger },
+    );
     const loki = config.detect?.loki;
     if (loki) {
+      // The tail decides through the same application layer as the webhook: same guard, same
+      // escalation, and the hosts to wake come from the store's answer.
+      const { decisions } = app.lokiban;
       detector = new StreamDetector({
         config: { jails: config.jails, labels: config.labels, detect: { loki } },
         catalogue: loadCatalogue(options.catalogue ?? DEFAULT_CATALOGUE),
-        // The one line that changes when the decisions layer takes over recording.
-        record: recordThroughStore(store, policy, (hosts) => runtime?.notify(hosts)),
-        logger: app.log.child({ component: 'loki-tail' }),
+        record: (items) => decisions.recordDelivery(items, 'loki-tail'),
+        logger: logger.child({ component: 'loki-tail' }),
         registry,
       });
     }

@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerHostsCommands } from '../src/cli/hosts.js';
 import { CliError } from '../src/cli/io.js';
+import { nftHelperScript } from '../src/enforce/backends/nft-helper.js';
 import { createTestHost, type TestHost } from './support/netns.js';
 
 async function run(args: string[]): Promise<{ out: string; err: string; code: number }> {
@@ -57,6 +58,12 @@ describe('lokiban hosts check / setup', () => {
   afterAll(async () => {
     await host?.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('helper prints the shipped helper script', async () => {
+    const result = await run(['hosts', 'helper']);
+    expect(result.code).toBe(0);
+    expect(result.out).toBe(nftHelperScript());
   });
 
   it('setup --dry-run prints the exact transaction and changes nothing', async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { Config } from '../src/config/load.js';
+import { type Config, parseConfig } from '../src/config/load.js';
 import { buildDecisionPolicy } from '../src/config/policy.js';
 import {
   auditSchema,
@@ -19,7 +19,7 @@ import {
 import { createStore } from '../src/store/index.js';
 import type { Store } from '../src/store/port.js';
 import { buildTestApp, type TestApp } from './support/app.js';
-import { ADMIN_TOKEN, READ_TOKEN, testConfig, WEBHOOK_TOKEN } from './support/config.js';
+import { ADMIN_TOKEN, READ_TOKEN, testConfig, testConfigYaml, WEBHOOK_TOKEN } from './support/config.js';
 
 /**
  * The HTTP layer on the real SQLite store: what Alertmanager and an operator see end to end,
@@ -70,7 +70,7 @@ beforeEach(async () => {
     store: `{ sqlite: "${join(dir, `${Math.random().toString(36).slice(2)}.db`)}" }`,
     bodyLimit: 4 * 1024 * 1024,
   });
-  store = createStore(config.store);
+  store = await createStore(config.store);
   await store.init();
   clock = Date.parse('2026-11-27T08:00:00Z');
   const policy = buildDecisionPolicy(config, {
@@ -308,5 +308,50 @@ describe('API → SQLite', () => {
     expect(
       doc.paths['/api/v1/bans'].get.responses['200'].content['application/json'].schema.properties,
     ).toHaveProperty('bans');
+  });
+});
+
+describe('webhook → SQLite, scope origin', () => {
+  it('wakes every host the store re-pends when an offence on another host extends the ban', async () => {
+    const yaml = testConfigYaml({ store: `{ sqlite: "${join(dir, 'origin-wake.db')}" }` }).replace(
+      'sshd: { maxretry: 5, findtime: 10m, bantime: 1h }',
+      'sshd: { maxretry: 5, findtime: 10m, bantime: 1h, scope: origin }',
+    );
+    const originConfig = parseConfig(yaml, {});
+    const originStore = await createStore(originConfig.store);
+    await originStore.init();
+    const policy = buildDecisionPolicy(originConfig, {
+      localAddresses: ['127.0.0.1'],
+      now: () => clock,
+      random: () => 0,
+    });
+    const app = await buildTestApp({ config: originConfig, store: originStore, policy, now: () => clock });
+    const seenOn = (host: string, fingerprint: string) =>
+      app.app.inject({
+        method: 'POST',
+        url: '/api/v1/webhook',
+        headers,
+        payload: group([
+          {
+            status: 'firing',
+            labels: { alertname: 'SshdBruteForce', jail: 'sshd', ip: '198.51.100.44', host },
+            startsAt: new Date(clock - 1000).toISOString(),
+            fingerprint,
+          },
+        ]),
+      });
+    try {
+      expect((await seenOn('web1', 'aaaa000000000001')).json().results[0].outcome).toBe('banned');
+      expect(app.changes).toEqual([['web1']]);
+      // Ten minutes later the address attacks web2: the ban is extended, so the element on web1 now
+      // carries a stale timeout and must be re-sent, and web2 gets it for the first time.
+      clock += 600_000;
+      expect((await seenOn('web2', 'aaaa000000000002')).json().results[0].outcome).toBe('extended');
+      expect(await originStore.pendingHosts(clock)).toEqual(['web1', 'web2']);
+      expect([...(app.changes.at(-1) ?? [])].sort()).toEqual(['web1', 'web2']);
+    } finally {
+      await app.app.close();
+      await originStore.close();
+    }
   });
 });

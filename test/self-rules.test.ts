@@ -31,6 +31,7 @@ describe('alert-rules/prometheus/lokiban.rules.yml', () => {
               lastAppliedAt: null,
               lastReconcile: null,
               setAside: { count: 0, examples: [] },
+              reconcileHeld: null,
             },
           ],
         },

@@ -130,6 +130,7 @@ describe('startServer', () => {
                 lastAppliedAt: null,
                 lastReconcile: null,
                 setAside: { count: 0, examples: [] },
+                reconcileHeld: null,
               },
             ],
           },

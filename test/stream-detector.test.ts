@@ -2,18 +2,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { Registry } from 'prom-client';
+import { Counter, Histogram, Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Config, parseConfig } from '../src/config/load.js';
 import { buildDecisionPolicy } from '../src/config/policy.js';
+import { createDecisions } from '../src/decisions/decisions.js';
+import type { BatchItem } from '../src/domain/types.js';
 import { loadCatalogue } from '../src/logql/catalogue.js';
 import { DEFAULT_CATALOGUE } from '../src/logql/toolkit.js';
-import type { BatchItem } from '../src/store/port.js';
 import { SqliteStore } from '../src/store/sqlite/store.js';
 import { StreamDetector } from '../src/stream/detector.js';
 import { adoptBurstIdentities, burstFingerprint } from '../src/stream/identity.js';
 import { buildPipelines, groupTails } from '../src/stream/pipelines.js';
-import { recordThroughStore } from '../src/stream/record.js';
 
 const catalogue = loadCatalogue(DEFAULT_CATALOGUE);
 const T0 = Date.parse('2026-12-02T10:00:00Z');
@@ -102,7 +102,28 @@ describe('StreamDetector → store', () => {
     const policy = buildDecisionPolicy(cfg, { now });
     const notified: string[][] = [];
     const recorded: BatchItem[][] = [];
-    const record = recordThroughStore(store, policy, (hosts) => notified.push(hosts));
+    const registry = new Registry();
+    const decisions = createDecisions({
+      config: cfg,
+      store,
+      policy,
+      metrics: {
+        alerts: new Counter({
+          name: 'alerts',
+          help: 'alerts',
+          labelNames: ['outcome', 'jail'],
+          registers: [registry],
+        }),
+        storeDuration: new Histogram({
+          name: 'store',
+          help: 'store',
+          labelNames: ['operation'],
+          registers: [registry],
+        }),
+      },
+      wake: (hosts) => notified.push(hosts),
+    });
+    const record = (items: BatchItem[]) => decisions.recordDelivery(items, 'loki-tail');
     const detector = new StreamDetector({
       config: { jails: cfg.jails, labels: cfg.labels, detect: { loki: cfg.detect!.loki! } },
       catalogue,
@@ -173,12 +194,14 @@ describe('StreamDetector → store', () => {
     };
     clock = T0 + 12_000;
     const adopted = await adoptBurstIdentities([ruler], a.store, cfg.jails);
-    const [outcome] = await a.store.recordBatch(adopted, a.policy, 'alertmanager');
+    const [outcome] = (await a.store.recordBatch(adopted, a.policy, 'alertmanager')).outcomes;
     expect(outcome).toMatchObject({ outcome: 'duplicate' });
     // Alertmanager re-sends the firing group at repeat_interval: still the same burst.
     clock = T0 + 3_600_000;
     const again = await adoptBurstIdentities([ruler], a.store, cfg.jails);
-    expect((await a.store.recordBatch(again, a.policy, 'alertmanager'))[0]!.outcome).toBe('duplicate');
+    expect((await a.store.recordBatch(again, a.policy, 'alertmanager')).outcomes[0]!.outcome).toBe(
+      'duplicate',
+    );
 
     // The first episode ends when its fifth newest line leaves findtime; the ban (600 s) has expired.
     const second = T0 + 3_700_000;
@@ -217,7 +240,9 @@ describe('StreamDetector → store', () => {
     };
     const adopted = await adoptBurstIdentities([other], a.store, cfg.jails);
     expect(adopted).toEqual([other]);
-    expect((await a.store.recordBatch(adopted, a.policy, 'alertmanager'))[0]!.outcome).toBe('banned');
+    expect((await a.store.recordBatch(adopted, a.policy, 'alertmanager')).outcomes[0]!.outcome).toBe(
+      'banned',
+    );
   });
 
   it('counts a jail split into several rules as one counter, each line once, as fail2ban does', async () => {

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseConfig } from '../../src/config/load.js';
 import { buildDecisionPolicy } from '../../src/config/policy.js';
+import type { BatchItem } from '../../src/domain/types.js';
 import { createMetrics } from '../../src/http/metrics.js';
-import type { BatchItem } from '../../src/store/port.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 
 const total = Number(process.argv[2] ?? 1_000_000);

@@ -61,11 +61,9 @@ process.on('message', async (request: BenchRequest) => {
       const offence = request.alerts[i]!;
       const t0 = performance.now();
       try {
-        const [outcome] = await store.recordBatch(
-          [{ kind: 'offence', index: 0, offence }],
-          policy,
-          'alertmanager',
-        );
+        const [outcome] = (
+          await store.recordBatch([{ kind: 'offence', index: 0, offence }], policy, 'alertmanager')
+        ).outcomes;
         outcomes[outcome!.outcome] = (outcomes[outcome!.outcome] ?? 0) + 1;
       } catch {
         errors += 1;

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as pause } from 'node:timers/promises';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { auditLokiSchema } from '../config/schema.js';
+import { backoffDelay } from '../lib/backoff.js';
 import type { AuditEvent, Store } from '../store/port.js';
 import { formatAuditLine } from './logfmt.js';
 
@@ -115,19 +117,13 @@ export function createLokiShipper(options: LokiShipperOptions): LokiShipper {
   let steps = 0;
   let idleWaiters: Array<{ after: number; wake: () => void }> = [];
 
-  function sleep(ms: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (abort.signal.aborted) return reject(new Stopped());
-      const timer = setTimeout(() => {
-        abort.signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(new Stopped());
-      };
-      abort.signal.addEventListener('abort', onAbort, { once: true });
-    });
+  async function sleep(ms: number): Promise<void> {
+    try {
+      await pause(ms, undefined, { signal: abort.signal });
+    } catch {
+      // The only way a timer rejects: stop() aborted it.
+      throw new Stopped();
+    }
   }
 
   /**
@@ -235,8 +231,10 @@ export function createLokiShipper(options: LokiShipperOptions): LokiShipper {
               ? 'unauthorized'
               : 'server_error';
       failed.inc({ reason });
-      const backoff = Math.min(retryMaxMs, retryMinMs * 2 ** Math.min(attempt, 20));
-      const delay = Math.min(retryMaxMs, Math.max(retryAfterMs ?? 0, backoff * (0.5 + Math.random() / 2)));
+      const delay = Math.min(
+        retryMaxMs,
+        Math.max(retryAfterMs ?? 0, backoffDelay(attempt + 1, retryMinMs, retryMaxMs, Math.random)),
+      );
       logger.warn(
         {
           status,

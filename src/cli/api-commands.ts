@@ -40,21 +40,21 @@ interface JailJson {
   bans?: BanJson[];
 }
 
-interface ClientOptions {
+export interface ClientOptions {
   url?: string;
   token?: string;
   json?: boolean;
 }
 
 /** Adds the options every API command shares. */
-function withClientOptions(command: Command): Command {
+export function withClientOptions(command: Command): Command {
   return command
     .option('--url <url>', `responder URL (env LOKIBAN_URL, default ${DEFAULT_URL})`)
     .option('--token <token>', 'API token (env LOKIBAN_TOKEN); prefer the env variable: flags show in ps')
     .option('--json', 'print the API answer as JSON');
 }
 
-function clientFor(options: ClientOptions, io: CliIo): ApiClient {
+export function clientFor(options: ClientOptions, io: CliIo): ApiClient {
   return new ApiClient({
     url: options.url ?? io.env.LOKIBAN_URL ?? DEFAULT_URL,
     token: options.token ?? io.env.LOKIBAN_TOKEN,

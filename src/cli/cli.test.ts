@@ -261,7 +261,7 @@ describe('API commands against a listening responder on the SQLite store', () =>
   let store: Store;
   beforeAll(async () => {
     const config = testConfig();
-    store = createStore(config.store);
+    store = await createStore(config.store);
     await store.init();
     const policy = buildDecisionPolicy(config, { localAddresses: [] });
     t = await buildTestApp({ config, store, policy });

@@ -1,10 +1,18 @@
 import type { Command } from 'commander';
 import type { Config } from '../config/load.js';
 import type { HostConfig } from '../config/schema.js';
+import { nftHelperScript } from '../enforce/backends/nft-helper.js';
 import { createEnforcer } from '../enforce/index.js';
+import { type ClientOptions, clientFor, withClientOptions } from './api-commands.js';
 import { loadConfigOrExit, loadEnvFileInto } from './config-commands.js';
 import { CliError, type CliIo, EXIT_CONFIG, processIo } from './io.js';
 import { renderTable } from './table.js';
+
+interface HeldJson {
+  wouldRemove: number;
+  present: number;
+  since: string;
+}
 
 interface HostsOptions {
   config: string;
@@ -30,7 +38,7 @@ function selectHosts(config: Config, names: string[] | undefined): HostConfig[] 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const where = (host: HostConfig) => `${host.user}@${host.address}:${host.port}`;
 
-/** `lokiban hosts check` and `lokiban hosts setup`. */
+/** `lokiban hosts check`, `lokiban hosts setup` and `lokiban hosts helper`. */
 export function registerHostsCommands(program: Command, io: CliIo = processIo): Command {
   const hosts = program
     .command('hosts')
@@ -98,6 +106,53 @@ export function registerHostsCommands(program: Command, io: CliIo = processIo): 
         await enforcer.close();
       }
       if (failures.length > 0) throw new CliError(`setup failed on ${failures.join(', ')}`);
+    });
+
+  withClientOptions(
+    hosts
+      .command('reconcile <host>')
+      .description(
+        'show whether the reconcile brake holds a host; with --confirm let its reconcile remove what the store does not know (admin token)',
+      )
+      .option('--confirm', 'remove the elements the brake held, now'),
+  ).action(async (name: string, options: ClientOptions & { confirm?: boolean }) => {
+    const client = clientFor(options, io);
+    const print = (data: unknown, text: string) =>
+      io.out(options.json ? JSON.stringify(data, null, 2) : text);
+    if (options.confirm) {
+      const report = await client.request<{ host: string; added: number; removed: number; retimed: number }>(
+        'POST',
+        `/api/v1/hosts/${encodeURIComponent(name)}/reconcile`,
+        { confirm: true },
+      );
+      print(
+        report,
+        `${report.host}: reconciled, removed ${report.removed}, added ${report.added}, retimed ${report.retimed}`,
+      );
+      return;
+    }
+    const data = await client.request<{ hosts: Array<{ name: string; reconcileHeld: HeldJson | null }> }>(
+      'GET',
+      '/api/v1/hosts',
+    );
+    const host = data.hosts.find((h) => h.name === name);
+    if (!host) throw new CliError(`unknown host: ${name}`, EXIT_CONFIG);
+    const held = host.reconcileHeld;
+    print(
+      host,
+      held
+        ? `${name}: reconcile removals HELD since ${held.since}: would remove ${held.wouldRemove} of ${held.present} elements the store does not know; check the store, then run: lokiban hosts reconcile --confirm ${name}`
+        : `${name}: nothing held`,
+    );
+  });
+
+  hosts
+    .command('helper')
+    .description(
+      'print the lokiban-nft helper script (for installing it by hand; `hosts setup` installs it itself)',
+    )
+    .action(() => {
+      io.out(nftHelperScript().trimEnd());
     });
   return hosts;
 }

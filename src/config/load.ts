@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import type { JailSettings } from '../domain/jail.js';
+import { formatIssue, formatPath } from '../lib/zod-issues.js';
 import { configSchema, type ParsedConfig } from './schema.js';
 
 export interface Config extends Omit<ParsedConfig, 'jails'> {
@@ -39,15 +40,6 @@ const URL_WITH_CREDENTIALS = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i;
 
 /** Sections whose values are secrets (or URLs that carry them) as a whole. */
 const SECRET_SECTIONS = new Set(['auth']);
-
-function formatPath(path: readonly PropertyKey[]): string {
-  if (path.length === 0) return '(root)';
-  return path
-    .map((part, index) =>
-      typeof part === 'number' ? `[${part}]` : `${index === 0 ? '' : '.'}${String(part)}`,
-    )
-    .join('');
-}
 
 /**
  * Replaces `${NAME}` in every string value with the environment variable NAME, or with the contents
@@ -114,9 +106,7 @@ function echo(written: unknown, path: readonly PropertyKey[]): string {
 }
 
 function describeIssue(issue: z.core.$ZodIssue, written: unknown): string {
-  if (issue.code === 'unrecognized_keys') {
-    return `${formatPath(issue.path)}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  }
+  if (issue.code === 'unrecognized_keys') return formatIssue(issue);
   const shown = echo(written, issue.path);
   // A message that already names the value (`duplicate host "web1"`, `4000w is longer than …`) needs no
   // echo; a value of one or two characters is echoed anyway, as the message may contain it by chance.

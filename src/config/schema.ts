@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { banLengthError, MAX_BAN_SECONDS, parseDuration } from '../domain/duration.js';
 import { parseNetwork } from '../domain/ip.js';
-import { hostKeyMarkerError } from '../enforce/host-key.js';
+import { hostKeyMarkerError } from '../lib/known-hosts.js';
 
 export const JAIL_NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 export const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -190,6 +190,17 @@ export const hostSchema = z.strictObject({
   /** Pinned host key: a `SHA256:…` fingerprint or a known_hosts line. Required for `transport: ssh`. */
   hostKey: hostKey.optional(),
   sudo: z.boolean().default(true),
+  /**
+   * nftables only. `direct`: run nft itself (sudoers allows `nft -f -`, which amounts to root).
+   * `helper`: run the fixed helper `hosts setup` installs, which accepts only lokiban's own table.
+   */
+  privilege: z.enum(['direct', 'helper']).default('direct'),
+  /** Where the helper lives on the host (root-owned directories only). */
+  helperPath: z
+    .string()
+    .regex(/^(\/[A-Za-z0-9._-]+)+$/, 'expected an absolute path of letters, digits, ".", "_" and "-"')
+    .refine((path) => !path.split('/').includes('..'), 'expected a path without ".."')
+    .default('/usr/local/libexec/lokiban-nft'),
   backend: z.enum(['nftables', 'ipset', 'firewalld', 'template']).default('nftables'),
   /** Alert label values that name this host (e.g. `host: web1`); used by scope `origin`. */
   match: z.record(z.string(), z.string()).default({}),
@@ -435,6 +446,13 @@ export const configSchema = z
           code: 'custom',
           path: ['hosts', index, 'template'],
           message: 'backend "template" needs template.add and template.remove commands',
+        });
+      }
+      if (host.privilege === 'helper' && host.backend !== 'nftables') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hosts', index, 'privilege'],
+          message: `privilege "helper" exists for backend "nftables" only (host "${host.name}" uses "${host.backend}")`,
         });
       }
       if (config.transport === 'ssh' && !host.hostKey) {

@@ -84,5 +84,30 @@ export interface AlertOutcome {
   reason?: string;
 }
 
+/** An operator's ban through the API. */
+export interface ManualBanRequest {
+  ip: string;
+  jail: string;
+  /** Seconds; -1 permanent; undefined = the jail's bantime with escalation. */
+  duration?: number;
+  actor: string;
+  reason?: string;
+  hosts?: string[];
+}
+
+/** One alert of a webhook batch after validation: either an offence to decide, or an outcome already known. */
+export type BatchItem =
+  | { kind: 'offence'; index: number; offence: Offence }
+  | {
+      kind: 'resolved';
+      index: number;
+      fingerprint: string;
+      startsAt: number;
+      endsAt: number;
+      ip?: string;
+      jail?: string;
+    }
+  | { kind: 'skip'; index: number; outcome: AlertOutcome };
+
 /** Jail used by manual bans that name none, with the configured defaults (fail2ban has no such jail). */
 export const MANUAL_JAIL = 'manual';

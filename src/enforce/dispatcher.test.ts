@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryOutbox } from '../../test/support/memory-outbox.js';
 import { enforcementSchema, hostSchema } from '../config/schema.js';
-import { Dispatcher } from './dispatcher.js';
+import { brakes, Dispatcher, RECONCILE_BRAKE_FLOOR } from './dispatcher.js';
 import type { EnforcementBatch, Enforcer, PresentElement } from './port.js';
 
 const hosts = ['web1', 'web2', 'web3'].map((name) => hostSchema.parse({ name, address: `${name}.example` }));
@@ -275,5 +275,92 @@ describe('Dispatcher', () => {
       removed: 1,
     });
     expect(dispatcher.status().find((s) => s.name === 'web3')?.state).toBe('down');
+  });
+
+  it('holds a reconcile that would strip most of a host until confirmed, still adding and unbanning', async () => {
+    const errors: Array<Record<string, unknown>> = [];
+    const store = new MemoryOutbox();
+    const fleet = new FakeFleet();
+    const dispatcher = new Dispatcher({
+      store,
+      enforcer: fleet,
+      hosts,
+      settings,
+      logger: { ...silent, error: (fields: Record<string, unknown>) => errors.push(fields) },
+      owner: 't',
+    });
+    // An old store's bans on the host; the store now knows only two of them and one new ban.
+    const old = Array.from({ length: 100 }, (_, i) => `198.51.100.${i + 1}`);
+    fleet.sets.set('web1', new Map(old.map((ip) => [ip, 3600])));
+    const kept = store.ban(['web1'], old[0]!, 'sshd', Date.now() + 3_600_000);
+    store.ban(['web1'], old[1]!, 'sshd', Date.now() + 3_600_000);
+    store.ban(['web1'], '203.0.113.9', 'sshd', Date.now() + 3_600_000);
+
+    const first = await dispatcher.reconcile('web1');
+    expect(first).toMatchObject({ added: 1, removed: 0, held: 98 });
+    expect(fleet.sets.get('web1')!.size).toBe(101);
+    const held = dispatcher.status().find((s) => s.name === 'web1')!.reconcileHeld;
+    expect(held).toMatchObject({ wouldRemove: 98, present: 100 });
+    expect(errors).toEqual([{ host: 'web1', wouldRemove: 98, present: 100 }]);
+
+    // Lokiban lifting its own ban is not the reconcile's removal: it goes at once.
+    store.unban(kept);
+    dispatcher.notify(['web1']);
+    dispatcher.start();
+    await until(() => !fleet.sets.get('web1')!.has(old[0]!));
+    const again = await dispatcher.reconcile('web1');
+    expect(again).toMatchObject({ removed: 0, held: 98 });
+    expect(dispatcher.status().find((s) => s.name === 'web1')!.reconcileHeld?.since).toBe(held!.since);
+    expect(errors).toHaveLength(1);
+
+    await expect(dispatcher.confirmReconcile('web2')).rejects.toThrow('no reconcile removals are held');
+    // A confirmation whose reconcile cannot run does not linger for a later one.
+    fleet.down.add('web1');
+    expect((await dispatcher.confirmReconcile('web1')).skipped).toMatch(/connection refused/);
+    fleet.down.delete('web1');
+    expect(await dispatcher.reconcile('web1')).toMatchObject({ removed: 0, held: 98 });
+    const confirmed = await dispatcher.confirmReconcile('web1');
+    expect(confirmed).toMatchObject({ removed: 98 });
+    expect(confirmed.held).toBeUndefined();
+    expect([...fleet.sets.get('web1')!.keys()].sort()).toEqual([old[1]!, '203.0.113.9']);
+    expect(dispatcher.status().find((s) => s.name === 'web1')!.reconcileHeld).toBeNull();
+    await dispatcher.stop();
+  });
+
+  it('repairs a small drift without holding it, and holds only past the share and the floor', async () => {
+    expect(brakes(RECONCILE_BRAKE_FLOOR, RECONCILE_BRAKE_FLOOR)).toBe(false);
+    expect(brakes(RECONCILE_BRAKE_FLOOR + 1, RECONCILE_BRAKE_FLOOR + 1)).toBe(true);
+    expect(brakes(50, 100)).toBe(false);
+    expect(brakes(51, 100)).toBe(true);
+    const { store, fleet, dispatcher } = setup();
+    const wanted = Array.from({ length: 30 }, (_, i) => `203.0.113.${i + 1}`);
+    for (const ip of wanted) store.ban(['web1'], ip, 'sshd', Date.now() + 600_000);
+    const extra = Array.from({ length: 25 }, (_, i) => `192.0.2.${i + 1}`);
+    fleet.sets.set('web1', new Map([...wanted, ...extra].map((ip) => [ip, 600])));
+    expect(await dispatcher.reconcile('web1')).toEqual({ host: 'web1', added: 0, removed: 25, retimed: 0 });
+    expect([...fleet.sets.get('web1')!.keys()].sort()).toEqual([...wanted].sort());
+  });
+
+  it('never holds the removal of bans the store knows ended on the host (firewalld expiry)', async () => {
+    const { store, fleet, dispatcher } = setup();
+    const ended = Array.from({ length: 30 }, (_, i) => `203.0.113.${i + 1}`);
+    const unknown = Array.from({ length: 5 }, (_, i) => `192.0.2.${i + 1}`);
+    const asked: unknown[] = [];
+    Object.assign(store, {
+      async listBans(query: unknown) {
+        asked.push(query);
+        return ended.map((ip) => ({ ip }));
+      },
+    });
+    fleet.sets.set('web1', new Map([...ended, ...unknown].map((ip) => [ip, null])));
+    expect(await dispatcher.reconcile('web1')).toEqual({ host: 'web1', added: 0, removed: 35, retimed: 0 });
+    expect(fleet.sets.get('web1')!.size).toBe(0);
+    expect(asked).toEqual([{ host: 'web1', active: false, limit: 100_000 }]);
+
+    // Unknown elements past the share are still held, the ended ones still go.
+    const strangers = Array.from({ length: 40 }, (_, i) => `198.51.100.${i + 1}`);
+    fleet.sets.set('web1', new Map([...ended, ...strangers].map((ip) => [ip, null])));
+    expect(await dispatcher.reconcile('web1')).toMatchObject({ removed: 30, held: 40 });
+    expect([...fleet.sets.get('web1')!.keys()].sort()).toEqual([...strangers].sort());
   });
 });

@@ -1,9 +1,24 @@
 import type { Logger } from 'pino';
 import type { EnforcementSettings, HostConfig } from '../config/schema.js';
+import { backoffDelay } from '../lib/backoff.js';
 import type { OutboxItem, Store } from '../store/port.js';
 import { CommandFailedError, ListUnsupportedError } from './enforcer.js';
-import { DesiredState, hasPrefix, planBatch, planReconcile, type Rejected } from './plan.js';
-import type { EnforcementBatch, Enforcer, HostStatus, PresentElement, SetAsideBan } from './port.js';
+import {
+  DesiredState,
+  hasPrefix,
+  planBatch,
+  planReconcile,
+  type ReconcilePlan,
+  type Rejected,
+} from './plan.js';
+import type {
+  EnforcementBatch,
+  Enforcer,
+  HostStatus,
+  PresentElement,
+  ReconcileHold,
+  SetAsideBan,
+} from './port.js';
 
 /** The part of the store the dispatcher and reconciler use. */
 export type OutboxStore = Pick<
@@ -15,7 +30,8 @@ export type OutboxStore = Pick<
   | 'desiredForHost'
   | 'acquireLease'
   | 'releaseLease'
->;
+> &
+  Partial<Pick<Store, 'listBans'>>;
 
 export interface DispatcherOptions {
   store: OutboxStore;
@@ -41,8 +57,28 @@ export interface ReconcileReport {
   added: number;
   removed: number;
   retimed: number;
+  /** Removals the brake withheld (see RECONCILE_BRAKE_SHARE); nothing was removed from the host. */
+  held?: number;
   skipped?: string;
 }
+
+/**
+ * The reconcile brake. A reconcile that would remove more than this share of a host's elements, and
+ * more than RECONCILE_BRAKE_FLOOR of them, removes nothing until an operator confirms: a store that
+ * lost its rows (a new database file, a path relative to another working directory) must not unban
+ * the fleet. Additions and retimes still go; outbox unbans (lokiban lifting its own bans) never wait.
+ */
+export const RECONCILE_BRAKE_SHARE = 0.5;
+/** Below this many removals a reconcile always repairs the drift (a few hand-added elements). */
+export const RECONCILE_BRAKE_FLOOR = 20;
+
+/** Whether removing `remove` of `present` elements needs an operator's confirmation. */
+export function brakes(remove: number, present: number): boolean {
+  return remove > RECONCILE_BRAKE_FLOOR && remove > present * RECONCILE_BRAKE_SHARE;
+}
+
+/** Thrown by confirmReconcile when there is nothing to confirm. */
+export class NothingHeldError extends Error {}
 
 /** A set-aside row is tried again this much later: it holds nothing else up, and a fix gets picked up. */
 export const SET_ASIDE_RETRY_MS = 3_600_000;
@@ -64,11 +100,12 @@ interface HostRuntime {
   chain: Promise<unknown>;
   flushing: boolean;
   again: boolean;
+  /** Set by an operator's confirmation: the next reconcile removes what the brake held. */
+  confirmed: boolean;
 }
 
 export function retryDelayMs(attempts: number, settings: EnforcementSettings, random: () => number): number {
-  const base = Math.min(settings.retryMax * 1000, settings.retryMin * 1000 * 2 ** Math.max(0, attempts - 1));
-  return Math.round(base * (0.75 + random() * 0.5));
+  return backoffDelay(attempts, settings.retryMin * 1000, settings.retryMax * 1000, random);
 }
 
 /**
@@ -133,6 +170,7 @@ export class Dispatcher {
         chain: Promise.resolve(),
         flushing: false,
         again: false,
+        confirmed: false,
         status: {
           name: config.name,
           state: 'unknown',
@@ -141,6 +179,7 @@ export class Dispatcher {
           lastAppliedAt: null,
           lastReconcile: null,
           setAside: { count: 0, examples: [] },
+          reconcileHeld: null,
         },
       });
     }
@@ -397,6 +436,28 @@ export class Dispatcher {
     return Promise.all([...this.hosts.values()].map((runtime) => this.reconcile(runtime.config.name)));
   }
 
+  /**
+   * The operator confirms that a held host's extra elements are not lokiban's to keep: its reconcile
+   * runs now and removes them.
+   */
+  async confirmReconcile(name: string): Promise<ReconcileReport> {
+    const runtime = this.hosts.get(name);
+    if (!runtime) throw new Error(`unknown host "${name}"`);
+    const held = runtime.status.reconcileHeld;
+    if (!held) throw new NothingHeldError(`host "${name}": no reconcile removals are held`);
+    runtime.confirmed = true;
+    this.options.logger.warn(
+      { host: name, wouldRemove: held.wouldRemove, present: held.present },
+      'enforcement: reconcile removals confirmed by an operator',
+    );
+    try {
+      return await this.reconcile(name);
+    } finally {
+      // A confirmation covers the reconcile it starts; one skipped (lease elsewhere, host down) ends it.
+      runtime.confirmed = false;
+    }
+  }
+
   reconcile(name: string): Promise<ReconcileReport> {
     const runtime = this.hosts.get(name);
     if (!runtime) return Promise.reject(new Error(`unknown host "${name}"`));
@@ -421,6 +482,46 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * Applies the brake to a reconcile plan: when it holds, the plan's removals are dropped (in place)
+   * and the hold is returned; otherwise the plan goes as it is and any earlier hold ends. A
+   * confirmation covers one reconcile.
+   */
+  private async brake(
+    runtime: HostRuntime,
+    plan: ReconcilePlan,
+    present: number,
+    covered: readonly OutboxItem[],
+    now: number,
+  ): Promise<ReconcileHold | null> {
+    const confirmed = runtime.confirmed;
+    runtime.confirmed = false;
+    if (confirmed || !brakes(plan.removed, present)) return null;
+    // Lokiban's own bans that ended are never held: unbans this pass carries from the outbox, and bans
+    // the store knows on this host that were lifted or expired (firewalld has no per-element timeout,
+    // so the reconcile is what expires them there).
+    const own = new Set(covered.filter((item) => item.desired === 'absent').map((item) => item.ip));
+    const ended = this.options.store.listBans
+      ? await this.options.store.listBans(
+          { host: runtime.config.name, active: false, limit: RECONCILE_CLAIM_LIMIT },
+          now,
+        )
+      : [];
+    for (const ban of ended) own.add(ban.ip);
+    const owned = plan.batch.remove.filter((element) => own.has(element.ip));
+    const wouldRemove = plan.removed - owned.length;
+    if (!brakes(wouldRemove, present)) return null;
+    plan.batch.remove = owned;
+    plan.removed = owned.length;
+    const earlier = runtime.status.reconcileHeld;
+    if (!earlier)
+      this.options.logger.error(
+        { host: runtime.config.name, wouldRemove, present },
+        `enforcement: reconcile would remove ${wouldRemove} of ${present} elements on host "${runtime.config.name}" that the store does not know; removing none until an operator confirms (lokiban hosts reconcile --confirm ${runtime.config.name})`,
+      );
+    return { wouldRemove, present, since: earlier?.since ?? this.now() };
+  }
+
   private async reconcileNow(runtime: HostRuntime): Promise<ReconcileReport> {
     const { store, enforcer, settings, logger } = this.options;
     const host = runtime.config;
@@ -437,6 +538,7 @@ export class Dispatcher {
         const covered = await store.claimPending(host.name, RECONCILE_CLAIM_LIMIT, now);
         const desired = new DesiredState(await store.desiredForHost(host.name, now), now);
         const plan = planReconcile(present, desired, now, settings.driftTolerance, this.maxTimeout(host));
+        const hold = await this.brake(runtime, plan, present.length, covered, now);
         const refused: Rejected[] = [...desired.rejected];
         if (plan.batch.add.length + plan.batch.remove.length > 0) {
           const outcome = await this.applyIsolating(host, plan.batch, present);
@@ -461,14 +563,17 @@ export class Dispatcher {
         for (const [ip, rows] of setAside)
           await store.markFailed(rows, `set aside: ${reasons.get(ip)}`, this.now() + SET_ASIDE_RETRY_MS);
         await store.markApplied(applied, this.now());
-        return plan;
+        return { plan, hold };
       });
       if (!result) return { ...report, skipped: 'another responder holds this host' };
-      Object.assign(report, { added: result.added, removed: result.removed, retimed: result.retimed });
+      const { plan, hold } = result;
+      Object.assign(report, { added: plan.added, removed: plan.removed, retimed: plan.retimed });
+      if (hold) report.held = hold.wouldRemove;
       runtime.status = {
         ...runtime.status,
         state: 'up',
         lastError: null,
+        reconcileHeld: hold,
         lastReconcile: {
           at: this.now(),
           added: report.added,

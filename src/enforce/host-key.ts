@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { hostKeyMarkerError } from '../lib/known-hosts.js';
 
 /** A pinned host key: either only its SHA256 fingerprint, or the full key from a known_hosts line. */
 export interface HostKeyPin {
@@ -17,17 +18,6 @@ export function keyTypeOf(keyBlob: Buffer): string {
   if (keyBlob.length < 4) return 'unknown';
   const length = keyBlob.readUInt32BE(0);
   return keyBlob.subarray(4, 4 + length).toString('latin1');
-}
-
-/** Why a known_hosts marker cannot make a pin, or undefined for a line without one. */
-export function hostKeyMarkerError(text: string): string | undefined {
-  const marker = /^@(\S*)/.exec(text.trim())?.[1];
-  if (marker === undefined) return undefined;
-  if (marker === 'revoked')
-    return 'a @revoked known_hosts line names a key that must never be trusted; pin the host’s current key';
-  if (marker === 'cert-authority')
-    return 'a @cert-authority line names a CA, and host certificates are not supported; pin the host’s own key';
-  return `unknown known_hosts marker "@${marker}"`;
 }
 
 /**

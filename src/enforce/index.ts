@@ -3,6 +3,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
 import type { Store } from '../store/port.js';
 import { Dispatcher, type OutboxStore, type ReconcileReport } from './dispatcher.js';
+
+export { NothingHeldError, RECONCILE_BRAKE_FLOOR, RECONCILE_BRAKE_SHARE } from './dispatcher.js';
+
 import { FirewallEnforcer } from './enforcer.js';
 import type { EnforcementStatus } from './port.js';
 import { dryRunTransport } from './transports/dry-run.js';
@@ -79,7 +82,10 @@ export function createEnforcement(
       await dispatcher.stop();
       await enforcer.close();
     },
-    status: { hosts: () => dispatcher.status() },
+    status: {
+      hosts: () => dispatcher.status(),
+      confirmReconcile: (host) => dispatcher.confirmReconcile(host),
+    },
     notify: (hosts) => dispatcher.notify(hosts),
     reconcile: () => dispatcher.reconcileAll(),
     localAddresses: () => enforcer.transport.localAddresses?.() ?? [],

@@ -65,8 +65,27 @@ export interface HostStatus {
   lastReconcile: { at: number; added: number; removed: number; retimed: number } | null;
   /** Bans set aside on this host (retried hourly); `examples` lists the first few. */
   setAside: { count: number; examples: SetAsideBan[] };
+  /** Set while the reconcile brake holds this host's removals, until an operator confirms. */
+  reconcileHeld: ReconcileHold | null;
+}
+
+/** Removals a reconcile withheld because they would strip too much of a host's set. */
+export interface ReconcileHold {
+  /** Elements the last reconcile would have removed (lokiban does not own them). */
+  wouldRemove: number;
+  /** Elements the host held when it was read. */
+  present: number;
+  /** Epoch ms the hold began. */
+  since: number;
 }
 
 export interface EnforcementStatus {
   hosts(): HostStatus[];
+  /**
+   * An operator's confirmation that a held host's extra elements may go: runs its reconcile now,
+   * removals included. Rejects when the host is unknown or nothing is held.
+   */
+  confirmReconcile?(
+    host: string,
+  ): Promise<{ added: number; removed: number; retimed: number; held?: number; skipped?: string }>;
 }

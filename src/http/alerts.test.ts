@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { testConfig } from '../../test/support/config.js';
-import type { BatchItem } from '../store/port.js';
-import { fingerprintOf, LABEL_VALUE_MAX, SAMPLE_MAX, SUMMARY_MAX, toBatchItems } from './alerts.js';
+import { LABEL_VALUE_MAX, SAMPLE_MAX, SUMMARY_MAX } from '../domain/offence-limits.js';
+import type { BatchItem } from '../domain/types.js';
+import { fingerprintOf, toBatchItems } from './alerts.js';
 import { senderOf, webhookPayloadSchema } from './webhook-schema.js';
 
 const config = testConfig();

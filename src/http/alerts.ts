@@ -1,18 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/load.js';
 import { banNetworkFor, formatNetwork, parseAddress } from '../domain/ip.js';
-import type { Offence, Source } from '../domain/types.js';
-import type { BatchItem } from '../store/port.js';
+import { HOST_LABEL, LABEL_VALUE_MAX, SAMPLE_MAX, SUMMARY_MAX, truncate } from '../domain/offence-limits.js';
+import type { BatchItem, Offence, Source } from '../domain/types.js';
 import type { WebhookAlert, WebhookPayload } from './webhook-schema.js';
 
-/** Longest summary / sample kept from an alert's annotations: enough for a panel, not a log dump. */
-export const SUMMARY_MAX = 512;
-export const SAMPLE_MAX = 2048;
-/** Longest label value kept with an offence (labels are stored and shown, never executed). */
-export const LABEL_VALUE_MAX = 256;
 const LABELS_MAX = 64;
-// Host labels choose firewall targets (scope `origin`); only plain host names can match one.
-export const HOST_LABEL = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
 
 export interface ConvertOptions {
   source: Extract<Source, 'alertmanager' | 'grafana'>;
@@ -27,16 +20,6 @@ export function fingerprintOf(labels: Record<string, string>): string {
     hash.update(name).update('\xff').update(labels[name]!).update('\xfe');
   }
   return hash.digest('hex').slice(0, 16);
-}
-
-/** Text without control characters, trimmed, cut to `max` characters; undefined when nothing is left. */
-export function truncate(text: string | undefined, max: number): string | undefined {
-  if (text === undefined) return undefined;
-  // Control characters other than newline/tab would garble terminals and log viewers.
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping them is the point
-  const clean = text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '').trim();
-  if (clean.length === 0) return undefined;
-  return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
 }
 
 function keptLabels(labels: Record<string, string>): Record<string, string> {

@@ -1,11 +1,11 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { JAIL_NAME } from '../config/schema.js';
 import { banLengthError, parseDuration } from '../domain/duration.js';
 import { formatNetwork, parseNetwork } from '../domain/ip.js';
 import type { JailSettings } from '../domain/jail.js';
-import type { DecisionPolicy } from '../domain/policy.js';
 import { type Ban, MANUAL_JAIL } from '../domain/types.js';
 import type { AuditEvent } from '../store/port.js';
 import {
@@ -18,20 +18,14 @@ import {
   errorSchema,
   hostsSchema,
   jailSchema,
+  reconcileResultSchema,
   statsSchema,
   unbanResponseSchema,
 } from './api-schemas.js';
-import type { AppContext } from './app.js';
 import { checkApiAuth, type Role } from './auth.js';
+import { CONTEXT_PLUGIN } from './context.js';
 import { errorBody, HttpError } from './errors.js';
 import { timed } from './metrics.js';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** Name of the API token that authenticated the request (audit actor). */
-    principal?: string;
-  }
-}
 
 function iso(ms: number): string;
 function iso(ms: number | null): string | null;
@@ -127,27 +121,11 @@ const networkField = z
 const jailName = z.string().regex(JAIL_NAME, 'invalid jail name');
 const reason = z.string().max(512);
 
-export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (plain, { context }) => {
+const apiPlugin: FastifyPluginAsync = async (plain) => {
   const fastify = plain.withTypeProvider<ZodTypeProvider>();
-  const { config, store, policy, metrics } = context;
-
-  const jailsWithManual: Readonly<Record<string, JailSettings>> = Object.hasOwn(config.jails, MANUAL_JAIL)
-    ? config.jails
-    : {
-        ...config.jails,
-        [MANUAL_JAIL]: {
-          name: MANUAL_JAIL,
-          enabled: true,
-          bantime: config.defaults.bantime,
-          findtime: config.defaults.findtime,
-          maxretry: config.defaults.maxretry,
-          ignoreip: config.defaults.ignoreip,
-          scope: config.defaults.scope,
-          ipv6prefix: config.defaults.ipv6prefix,
-          increment: config.defaults.increment,
-        },
-      };
-  const manualPolicy: DecisionPolicy = { ...policy, jails: jailsWithManual };
+  const context = plain.lokiban;
+  const { config, store, decisions, metrics } = context;
+  const jailsWithManual = decisions.manualJails;
 
   const authorize = (role: Role) => async (request: FastifyRequest) => {
     const result = checkApiAuth(config.auth.api.tokens, request.headers, role);
@@ -258,20 +236,14 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
       const known = new Set(config.hosts.map((host) => host.name));
       const unknown = (body.hosts ?? []).filter((host) => !known.has(host));
       if (unknown.length > 0) throw new HttpError(400, `body.hosts: unknown host "${unknown[0]}"`);
-      const ban = await timed(metrics, 'manualBan', () =>
-        store.manualBan(
-          {
-            ip: body.ip,
-            jail,
-            actor: request.principal ?? 'api',
-            ...(body.duration === undefined ? {} : { duration: body.duration }),
-            ...(body.hosts ? { hosts: body.hosts } : {}),
-            ...(body.reason ? { reason: body.reason } : {}),
-          },
-          manualPolicy,
-        ),
-      );
-      context.notify(ban.hosts.map((host) => host.host));
+      const ban = await decisions.manualBan({
+        ip: body.ip,
+        jail,
+        actor: request.principal ?? 'api',
+        ...(body.duration === undefined ? {} : { duration: body.duration }),
+        ...(body.hosts ? { hosts: body.hosts } : {}),
+        ...(body.reason ? { reason: body.reason } : {}),
+      });
       request.log.info({ ip: ban.ip, jail: ban.jail, banId: ban.id, actor: request.principal }, 'manual ban');
       return reply.status(201).send(banOut(ban));
     },
@@ -281,15 +253,13 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
     request: FastifyRequest,
     input: { ip: string; jail?: string | undefined; reason?: string | undefined },
   ) => {
-    const lifted = await timed(metrics, 'unban', () =>
-      store.unban(input.ip, {
-        actor: request.principal ?? 'api',
-        now: context.now(),
-        ...(input.jail ? { jail: input.jail } : {}),
-        ...(input.reason ? { reason: input.reason } : {}),
-      }),
-    );
-    context.notify(lifted.flatMap((ban) => ban.hosts.map((host) => host.host)));
+    const lifted = await decisions.unban({
+      ip: input.ip,
+      actor: request.principal ?? 'api',
+      now: context.now(),
+      ...(input.jail ? { jail: input.jail } : {}),
+      ...(input.reason ? { reason: input.reason } : {}),
+    });
     request.log.info(
       { ip: input.ip, jail: input.jail, lifted: lifted.length, actor: request.principal },
       'unban',
@@ -352,7 +322,7 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
       const counts = await jailCounts();
       const names = [...Object.keys(config.jails)];
       if (counts.has(MANUAL_JAIL) && !names.includes(MANUAL_JAIL)) names.push(MANUAL_JAIL);
-      const breaker = policy.breakerStatus?.(context.now());
+      const breaker = context.breakerStatus?.(context.now());
       return {
         jails: names.map((name) => ({
           ...jailJson(jailsWithManual[name]!, context.jailPipelines?.[name], config.labels.ip),
@@ -430,9 +400,45 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
               count: status?.setAside.count ?? 0,
               examples: (status?.setAside.examples ?? []).map((e) => ({ ...e, since: iso(e.since) })),
             },
+            reconcileHeld: status?.reconcileHeld
+              ? { ...status.reconcileHeld, since: iso(status.reconcileHeld.since) }
+              : null,
           };
         }),
       };
+    },
+  );
+
+  fastify.post(
+    '/hosts/:name/reconcile',
+    {
+      ...admin,
+      schema: {
+        params: z.object({ name: z.string().max(64) }),
+        body: z.strictObject({ confirm: z.literal(true) }),
+        response: {
+          200: reconcileResultSchema,
+          404: errorSchema,
+          409: errorSchema,
+          ...adminErrors,
+        },
+        security: [{ bearer: [] }],
+      },
+    },
+    async (request) => {
+      const { name } = request.params;
+      if (!config.hosts.some((host) => host.name === name))
+        throw new HttpError(404, `unknown host "${name}"`);
+      const enforcement = context.enforcement;
+      if (!enforcement?.confirmReconcile)
+        throw new HttpError(409, 'enforcement does not run in this process');
+      if (!enforcement.hosts().find((host) => host.name === name)?.reconcileHeld)
+        throw new HttpError(409, `host "${name}": no reconcile removals are held`);
+      const report = await enforcement.confirmReconcile(name);
+      if (report.skipped)
+        throw new HttpError(409, `host "${name}": reconcile not run, try again: ${report.skipped}`);
+      request.log.warn({ host: name, ...report, actor: request.principal }, 'reconcile removals confirmed');
+      return { host: name, added: report.added, removed: report.removed, retimed: report.retimed };
     },
   );
 
@@ -494,3 +500,9 @@ export const apiRoutes: FastifyPluginAsync<{ context: AppContext }> = async (pla
     reply.status(404).send(errorBody(404, `route ${request.method} ${request.url.split('?')[0]} not found`));
   });
 };
+
+export const apiRoutes = fp(apiPlugin, {
+  name: 'lokiban-api',
+  dependencies: [CONTEXT_PLUGIN],
+  encapsulate: true,
+});

@@ -130,8 +130,22 @@ export const hostsSchema = z.object({
         count: z.number().int(),
         examples: z.array(z.object({ ip: z.string(), reason: z.string(), since: isoTime })),
       }),
+      /**
+       * Set while the reconcile brake holds this host's removals: the store does not know most of what
+       * the host holds. Confirm with `lokiban hosts reconcile --confirm HOST`.
+       */
+      reconcileHeld: z
+        .object({ wouldRemove: z.number().int(), present: z.number().int(), since: isoTime })
+        .nullable(),
     }),
   ),
+});
+
+export const reconcileResultSchema = z.object({
+  host: z.string(),
+  added: z.number().int(),
+  removed: z.number().int(),
+  retimed: z.number().int(),
 });
 
 export const statsSchema = z.object({

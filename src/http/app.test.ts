@@ -237,8 +237,18 @@ describe('POST /api/v1/webhook', () => {
     for (const secret of [WEBHOOK_TOKEN, 'guess-token-0123456789', '203.0.113.7', 'Failed password']) {
       expect(text).not.toContain(secret);
     }
+    // The method is not a secret, and the operator reading the log needs it.
+    expect(processedAuth()).toEqual(['bearer']);
   });
 });
+
+/** The `auth` field of each "webhook processed" line: which method authenticated the delivery. */
+function processedAuth(): unknown[] {
+  return t.logs.lines
+    .map((line) => JSON.parse(line) as { msg: string; auth?: unknown })
+    .filter((line) => line.msg === 'webhook processed')
+    .map((line) => line.auth);
+}
 
 describe('webhook auth modes', () => {
   const basicConfig = () =>
@@ -257,6 +267,8 @@ describe('webhook auth modes', () => {
     expect(refused.statusCode).toBe(401);
     expect(refused.headers['www-authenticate']).toContain('Basic realm="lokiban"');
     expect((await post(bearer(WEBHOOK_TOKEN))).statusCode).toBe(401);
+    expect(processedAuth()).toEqual(['basic']);
+    expect(t.logs.text).not.toContain(BASIC_PASSWORD);
   });
 
   it('Grafana HMAC over the raw body as sent, with timestamp', async () => {
@@ -294,10 +306,14 @@ describe('webhook auth modes', () => {
       }),
     );
     expect((await post({ [SIGNATURE_HEADER]: noTimestamp }, body)).statusCode).toBe(200);
+    expect(processedAuth()).toEqual(['grafana-hmac']);
   });
 });
 
 describe('API', () => {
+  let held = true;
+  let unreachable = false;
+  const confirmed: string[] = [];
   const enforcement: EnforcementStatus = {
     hosts: () => [
       {
@@ -311,10 +327,22 @@ describe('API', () => {
           count: 1,
           examples: [{ ip: '10.0.0.0/4', reason: 'prefix /4 is too wide to ban', since: NOW - 5_000 }],
         },
+        reconcileHeld: held ? { wouldRemove: 50_000, present: 50_000, since: NOW - 1_000 } : null,
       },
     ],
+    async confirmReconcile(host) {
+      confirmed.push(host);
+      if (unreachable) return { added: 0, removed: 0, retimed: 0, skipped: 'connect ECONNREFUSED' };
+      held = false;
+      return { added: 0, removed: 50_000, retimed: 0 };
+    },
   };
-  beforeEach(() => setup(testConfig(), enforcement));
+  beforeEach(() => {
+    held = true;
+    unreachable = false;
+    confirmed.length = 0;
+    return setup(testConfig(), enforcement);
+  });
 
   const get = (url: string, token = READ_TOKEN) =>
     t.app.inject({ method: 'GET', url, headers: bearer(token) });
@@ -509,6 +537,7 @@ describe('API', () => {
             },
           ],
         },
+        reconcileHeld: { wouldRemove: 50_000, present: 50_000, since: new Date(NOW - 1_000).toISOString() },
       },
       {
         name: 'web2',
@@ -520,8 +549,39 @@ describe('API', () => {
         lastAppliedAt: null,
         lastReconcile: null,
         setAside: { count: 0, examples: [] },
+        reconcileHeld: null,
       },
     ]);
+  });
+
+  it('confirms held reconcile removals for an admin only, once', async () => {
+    const url = '/api/v1/hosts/web1/reconcile';
+    const gauge = async () =>
+      (await t.app.inject('/metrics')).body.match(/lokiban_host_reconcile_held\{host="web1"\} (\d+)/)?.[1];
+    expect(await gauge()).toBe('50000');
+    expect((await post(url, { confirm: true }, READ_TOKEN)).statusCode).toBe(403);
+    expect((await post(url, {})).statusCode).toBe(400);
+    expect((await post(url, { confirm: false })).statusCode).toBe(400);
+    expect((await post('/api/v1/hosts/nope/reconcile', { confirm: true })).statusCode).toBe(404);
+    expect((await post('/api/v1/hosts/web2/reconcile', { confirm: true })).json()).toMatchObject({
+      statusCode: 409,
+      message: 'host "web2": no reconcile removals are held',
+    });
+    unreachable = true;
+    expect((await post(url, { confirm: true })).json()).toMatchObject({
+      statusCode: 409,
+      message: 'host "web1": reconcile not run, try again: connect ECONNREFUSED',
+    });
+    unreachable = false;
+    confirmed.length = 0;
+    const done = await post(url, { confirm: true });
+    expect(done.statusCode).toBe(200);
+    expect(done.json()).toEqual({ host: 'web1', added: 0, removed: 50_000, retimed: 0 });
+    expect(confirmed).toEqual(['web1']);
+    expect((await get('/api/v1/hosts')).json().hosts[0].reconcileHeld).toBeNull();
+    expect(await gauge()).toBe('0');
+    expect((await post(url, { confirm: true })).statusCode).toBe(409);
+    expect(confirmed).toEqual(['web1']);
   });
 
   it('serves stats and audit with validated queries', async () => {

@@ -5,6 +5,7 @@ import Fastify, {
   type FastifyPluginAsync,
   type FastifyServerOptions,
 } from 'fastify';
+import fp from 'fastify-plugin';
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
@@ -12,37 +13,27 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/load.js';
+import { createDecisions } from '../decisions/decisions.js';
 import { BanRefusedError } from '../domain/guard.js';
 import type { DecisionPolicy } from '../domain/policy.js';
 import type { EnforcementStatus } from '../enforce/port.js';
 import { StoreUnavailableError } from '../store/errors.js';
-import type { Store } from '../store/port.js';
+import type { DecisionStore, ReadModel } from '../store/port.js';
 import type { DetectionStatus } from '../stream/detector.js';
 import { apiRoutes } from './api-routes.js';
+import { contextPlugin } from './context.js';
 import { errorBody, HttpError } from './errors.js';
 import { loggerOptions } from './logger.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createMetrics } from './metrics.js';
 import { webhookRoutes } from './webhook-route.js';
 
-/** The part of the Store the HTTP layer uses; the outbox belongs to the dispatcher. */
-export type AppStore = Pick<
-  Store,
-  | 'ping'
-  | 'recordBatch'
-  | 'findBursts'
-  | 'manualBan'
-  | 'unban'
-  | 'getBan'
-  | 'listBans'
-  | 'stats'
-  | 'activeBansPerJail'
-  | 'listAudit'
->;
+/** The part of the Store the HTTP layer is given: the decisions and the reads; the outbox belongs to enforce/. */
+export type AppStore = DecisionStore & ReadModel;
 
 export interface AppOptions {
   config: Config;
   store: AppStore;
-  /** The decision policy the store applies (domain/policy.ts `buildDecisionPolicy(config)`). */
+  /** The decision policy the store applies (config/policy.ts `buildDecisionPolicy(config)`). */
   policy: DecisionPolicy;
   /** Live per-host enforcement state, when a dispatcher runs in this process. */
   enforcement?: EnforcementStatus;
@@ -58,15 +49,8 @@ export interface AppOptions {
   detection?: { status(): DetectionStatus | undefined };
 }
 
-export interface AppContext extends AppOptions {
-  now: () => number;
-  metrics: Metrics;
-  /** Calls onChange, never letting a failing listener turn a durable answer into an error. */
-  notify: (hosts: Iterable<string>) => void;
-}
-
-/** The responder as a fastify plugin: routes, auth, metrics and the one error handler. */
-export const lokibanApp: FastifyPluginAsync<AppOptions> = async (fastify, options) => {
+/** Routes, auth, metrics and the one error handler. */
+const appPlugin: FastifyPluginAsync<AppOptions> = async (fastify, options) => {
   const now = options.now ?? Date.now;
   const metrics = createMetrics({
     store: options.store,
@@ -74,20 +58,24 @@ export const lokibanApp: FastifyPluginAsync<AppOptions> = async (fastify, option
     ...(options.enforcement ? { enforcement: options.enforcement } : {}),
     ...(options.registry ? { registry: options.registry } : {}),
   });
-  const context: AppContext = {
-    ...options,
-    now,
+  const decisions = createDecisions({
+    config: options.config,
+    store: options.store,
+    policy: options.policy,
     metrics,
-    notify(hosts) {
-      const list = [...new Set(hosts)];
-      if (list.length === 0 || !options.onChange) return;
-      try {
-        options.onChange(list);
-      } catch (error) {
-        fastify.log.error({ err: error }, 'change listener failed');
-      }
-    },
-  };
+    ...(options.onChange ? { wake: options.onChange } : {}),
+    onWakeError: (error) => fastify.log.error({ err: error }, 'change listener failed'),
+  });
+  await fastify.register(contextPlugin, {
+    config: options.config,
+    decisions,
+    store: options.store,
+    metrics,
+    now,
+    ...(options.enforcement ? { enforcement: options.enforcement } : {}),
+    ...(options.jailPipelines ? { jailPipelines: options.jailPipelines } : {}),
+    ...(options.policy.breakerStatus ? { breakerStatus: options.policy.breakerStatus } : {}),
+  });
 
   fastify.setValidatorCompiler(validatorCompiler);
   // Response schemas document the API (OpenAPI); answers are plain JSON.stringify, unvalidated, so
@@ -190,9 +178,15 @@ export const lokibanApp: FastifyPluginAsync<AppOptions> = async (fastify, option
   });
   fastify.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => fastify.swagger());
 
-  await fastify.register(webhookRoutes, { context });
-  await fastify.register(apiRoutes, { context, prefix: '/api/v1' });
+  await fastify.register(webhookRoutes);
+  await fastify.register(apiRoutes, { prefix: '/api/v1' });
 };
+
+/**
+ * The responder as a fastify plugin. Wrapped in fastify-plugin so its decorator (`lokiban`, the
+ * services) is visible on the instance that registers it: server.ts hands the decisions to the tail.
+ */
+export const lokibanApp = fp(appPlugin, { name: 'lokiban-app', fastify: '5.x' });
 
 /** A fastify instance with lokiban's logger, limits and the app registered: what server.ts listens with. */
 export async function buildApp(
@@ -200,7 +194,7 @@ export async function buildApp(
   fastifyOptions: FastifyServerOptions = {},
 ): Promise<FastifyInstance> {
   const fastify = Fastify({
-    logger: loggerOptions(options.config),
+    ...(fastifyOptions.loggerInstance ? {} : { logger: loggerOptions(options.config) }),
     bodyLimit: options.config.server.bodyLimit,
     trustProxy: options.config.server.trustProxy,
     // A webhook group of 1,000 alerts must not be cut short; slow senders are bounded by requestTimeout.

@@ -20,14 +20,3 @@ export interface ErrorBody {
 export function errorBody(statusCode: number, message: string): ErrorBody {
   return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message };
 }
-
-/** `alerts[0].labels.ip` from a zod/JSON path: how operators read paths in a payload. */
-export function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number' || (typeof part === 'string' && /^\d+$/.test(part)))
-      out += `[${String(part)}]`;
-    else out += out === '' ? String(part) : `.${String(part)}`;
-  }
-  return out === '' ? '(root)' : out;
-}

@@ -16,7 +16,10 @@ export const REDACT_PATHS = [
   '*.bearer',
   '*.privateKey',
   'config.auth',
-  'auth',
+  // A logged auth section ({ auth: config.auth }). Not a bare 'auth': the webhook log line's `auth`
+  // names the method that authenticated the delivery (bearer, basic, hmac), which operators need.
+  'auth.webhook',
+  'auth.api',
 ];
 
 export interface LoggerOptions {

@@ -101,6 +101,17 @@ export function createMetrics(options: {
         for (const host of enforcement.hosts()) this.set({ host: host.name }, host.setAside.count);
       },
     });
+    new Gauge({
+      name: 'lokiban_host_reconcile_held',
+      help: 'Removals the reconcile brake holds on the host until an operator confirms (0 when none).',
+      labelNames: ['host'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const host of enforcement.hosts())
+          this.set({ host: host.name }, host.reconcileHeld?.wouldRemove ?? 0);
+      },
+    });
   }
   return { registry, webhookRequests, alerts, unknownJailAlerts, storeDuration };
 }

@@ -1,12 +1,12 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { AlertOutcome, OutcomeKind } from '../domain/types.js';
-import { adoptBurstIdentities } from '../stream/identity.js';
+import fp from 'fastify-plugin';
+import type { OutcomeKind } from '../domain/types.js';
+import { formatIssues } from '../lib/zod-issues.js';
 import { toBatchItems } from './alerts.js';
 import { errorSchema, webhookResponseSchema } from './api-schemas.js';
-import type { AppContext } from './app.js';
 import { checkWebhookAuth, SIGNATURE_HEADER, webhookChallenge } from './auth.js';
-import { errorBody, formatPath, HttpError } from './errors.js';
-import { timed } from './metrics.js';
+import { CONTEXT_PLUGIN } from './context.js';
+import { errorBody, HttpError } from './errors.js';
 import { senderOf, webhookPayloadSchema } from './webhook-schema.js';
 
 const MAX_REPORTED_PROBLEMS = 5;
@@ -18,8 +18,9 @@ const MAX_REPORTED_PROBLEMS = 5;
  * every other request is checked on its headers before a byte of the body is read, so unauthenticated
  * senders cannot make the responder buffer bodies up to bodyLimit.
  */
-export const webhookRoutes: FastifyPluginAsync<{ context: AppContext }> = async (fastify, { context }) => {
-  const { config, store, policy, metrics } = context;
+const webhookPlugin: FastifyPluginAsync = async (fastify) => {
+  const context = fastify.lokiban;
+  const { config, decisions, metrics } = context;
 
   const refuse = (request: FastifyRequest, reply: FastifyReply, reason: string) => {
     metrics.webhookRequests.inc({ outcome: 'unauthorized' });
@@ -76,46 +77,24 @@ export const webhookRoutes: FastifyPluginAsync<{ context: AppContext }> = async 
       }
       const parsed = webhookPayloadSchema.safeParse(json);
       if (!parsed.success) {
-        const problems = parsed.error.issues
-          .slice(0, MAX_REPORTED_PROBLEMS)
-          .map((issue) => `${formatPath(issue.path)}: ${issue.message}`);
-        const more = parsed.error.issues.length - problems.length;
-        throw new HttpError(400, problems.join('; ') + (more > 0 ? `; and ${more} more` : ''));
+        throw new HttpError(400, formatIssues(parsed.error.issues, MAX_REPORTED_PROBLEMS).join('; '));
       }
 
       const payload = parsed.data;
       const source = senderOf(payload);
       const receivedAt = context.now();
-      const converted = toBatchItems(payload, config, { source, receivedAt });
-      // With the tail on, an alert for a burst the tail already recorded takes that burst's identity,
-      // so the store answers `duplicate` (docs/streaming.md "Offence identity").
-      const items = config.detect?.loki
-        ? await timed(metrics, 'findBursts', () => adoptBurstIdentities(converted, store, config.jails))
-        : converted;
+      const items = toBatchItems(payload, config, { source, receivedAt });
       // The answer waits for the store: a 2xx promises the decision is durable, and an exception here
       // becomes a 500 so Alertmanager and Grafana deliver the group again.
-      const outcomes: AlertOutcome[] =
-        items.length === 0
-          ? []
-          : await timed(metrics, 'recordBatch', () => store.recordBatch(items, policy, source));
-
+      const outcomes = await decisions.recordDelivery(items, source);
       const counts: Partial<Record<OutcomeKind, number>> = {};
-      const changed = new Set<string>();
       const unknownJails: string[] = [];
       for (const outcome of outcomes) {
         counts[outcome.outcome] = (counts[outcome.outcome] ?? 0) + 1;
-        metrics.alerts.inc({ outcome: outcome.outcome, jail: outcome.jail ?? '' });
         if (outcome.outcome === 'ignored-unknown-jail') {
           metrics.unknownJailAlerts.inc();
           if (outcome.reason && unknownJails.length < MAX_REPORTED_PROBLEMS)
             unknownJails.push(outcome.reason);
-        }
-        if (outcome.outcome === 'banned' || outcome.outcome === 'extended') {
-          const item = items[outcome.index];
-          if (item?.kind === 'offence') {
-            const jail = config.jails[item.offence.jail];
-            if (jail) for (const host of policy.targetsFor(jail, item.offence.originHost)) changed.add(host);
-          }
         }
       }
       if (payload.truncatedAlerts) {
@@ -132,7 +111,6 @@ export const webhookRoutes: FastifyPluginAsync<{ context: AppContext }> = async 
           'alerts for an unknown jail ignored; add the jail to lokiban.yaml or fix the rule',
         );
       }
-      context.notify(changed);
       metrics.webhookRequests.inc({ outcome: 'accepted' });
       // Counts and the sender only: the payload itself is attacker-influenced and can be large.
       // Alertmanager repeats every firing group (repeat_interval): a delivery of nothing but duplicates
@@ -149,3 +127,10 @@ export const webhookRoutes: FastifyPluginAsync<{ context: AppContext }> = async 
     },
   );
 };
+
+export const webhookRoutes = fp(webhookPlugin, {
+  name: 'lokiban-webhook',
+  dependencies: [CONTEXT_PLUGIN],
+  // Its own context: the raw-body parser and the header check must not reach the other routes.
+  encapsulate: true,
+});

@@ -4,6 +4,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { JAIL_NAME } from '../config/schema.js';
 import { parseDuration } from '../domain/duration.js';
+import { formatIssues } from '../lib/zod-issues.js';
 
 /** The placeholder a jail's regexp uses for the offending address, as in fail2ban filters. */
 export const HOST_PLACEHOLDER = '<HOST>';
@@ -152,10 +153,7 @@ export function parseJailDefinition(text: string, source: string): JailDefinitio
   }
   const result = jailDefinitionSchema.safeParse(document.toJS());
   if (!result.success) {
-    throw new CatalogueError(
-      `${source} is not a valid jail definition`,
-      result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`),
-    );
+    throw new CatalogueError(`${source} is not a valid jail definition`, formatIssues(result.error.issues));
   }
   const expected = basename(source).replace(/\.ya?ml$/, '');
   if (result.data.name !== expected) {

@@ -1,34 +1,16 @@
 import type { DecisionPolicy } from '../domain/policy.js';
-import type { AlertOutcome, Ban, Offence, Source } from '../domain/types.js';
+import type { AlertOutcome, Ban, BatchItem, ManualBanRequest, Source } from '../domain/types.js';
+
+export interface RecordedBatch {
+  outcomes: AlertOutcome[];
+  /** Hosts whose desired firewall state changed: the dispatcher should look at them now. */
+  wake: string[];
+}
 
 /** What the store knows of one burst offence: when it started and, once known, when it ended. */
 export interface BurstRecord {
   startsAt: number;
   endedAt: number | null;
-}
-
-/** One alert of a webhook batch after validation: either an offence to decide, or an outcome already known. */
-export type BatchItem =
-  | { kind: 'offence'; index: number; offence: Offence }
-  | {
-      kind: 'resolved';
-      index: number;
-      fingerprint: string;
-      startsAt: number;
-      endsAt: number;
-      ip?: string;
-      jail?: string;
-    }
-  | { kind: 'skip'; index: number; outcome: AlertOutcome };
-
-export interface ManualBanRequest {
-  ip: string;
-  jail: string;
-  /** Seconds; -1 permanent; undefined = the jail's bantime with escalation. */
-  duration?: number;
-  actor: string;
-  reason?: string;
-  hosts?: string[];
 }
 
 export interface BanQuery {
@@ -88,21 +70,25 @@ export interface AuditEvent {
   detail: Record<string, unknown>;
 }
 
-export interface Store {
+/** Opening, closing and the readiness probe. */
+export interface StoreLifecycle {
   /** Creates or migrates the schema; safe to call from several processes at once. */
   init(): Promise<void>;
   close(): Promise<void>;
   /** Cheap round-trip for /readyz. */
   ping(): Promise<void>;
+}
 
+/** The decisions: what src/decisions asks, and the only writes to bans. */
+export interface DecisionStore {
   /**
    * Records a webhook batch atomically (all of it or nothing; a store may share one transaction among
    * concurrent batches as long as each commits or fails alone) and returns one outcome per item, in
-   * index order. It resolves only once the batch is durable.
+   * index order, with the hosts whose firewall must change. It resolves only once the batch is durable.
    * Offence identity is (fingerprint, startsAt): a repeat is `duplicate` and changes nothing, also when
    * two deliveries race. Throws if nothing could be made durable (the caller answers 5xx).
    */
-  recordBatch(items: BatchItem[], policy: DecisionPolicy, source: Source): Promise<AlertOutcome[]>;
+  recordBatch(items: BatchItem[], policy: DecisionPolicy, source: Source): Promise<RecordedBatch>;
   /**
    * For each query, the offence with that fingerprint that started latest at or before `at` (epoch
    * ms): how a ruler alert finds the tail's burst it repeats (src/stream/identity.ts). Served by the
@@ -111,21 +97,35 @@ export interface Store {
   findBursts(
     queries: ReadonlyArray<{ fingerprint: string; at: number }>,
   ): Promise<Array<BurstRecord | undefined>>;
-  manualBan(request: ManualBanRequest, policy: DecisionPolicy): Promise<Ban>;
+  /** Bans or extends; throws BanRefusedError (domain/guard.ts) when the guard refuses, recording nothing. */
+  manualBan(request: ManualBanRequest, policy: DecisionPolicy): Promise<{ ban: Ban; wake: string[] }>;
   /** Lifts active bans of `ip` (all jails, or one); their targets become `absent`. History keeps counting. */
-  unban(ip: string, opts: { jail?: string; actor: string; reason?: string; now: number }): Promise<Ban[]>;
+  unban(
+    ip: string,
+    opts: { jail?: string; actor: string; reason?: string; now: number },
+  ): Promise<{ bans: Ban[]; wake: string[] }>;
+}
 
+/** The audit trail, as the API and the Loki audit shipper read it. */
+export interface AuditReader {
+  listAudit(query: { ip?: string; limit?: number; after?: number }): Promise<AuditEvent[]>;
+}
+
+/** What the API, the panel and /metrics read. */
+export interface ReadModel extends AuditReader {
+  ping(): Promise<void>;
   getBan(id: number): Promise<Ban | undefined>;
   listBans(query: BanQuery, now: number): Promise<Ban[]>;
   stats(query: StatsQuery, now: number): Promise<Stats>;
-  listAudit(query: { ip?: string; limit?: number; after?: number }): Promise<AuditEvent[]>;
   /**
-   * Optional: the bans in force per jail, as `stats().perJail[].active` reports them, without the rest
-   * of `stats`. The metrics gauge runs it on every scrape; a store without it is read through `stats`.
+   * The bans in force per jail, as `stats().perJail[].active` reports them, without the rest of
+   * `stats`: the metrics gauge runs it on every scrape.
    */
-  activeBansPerJail?(now: number): Promise<Array<{ jail: string; active: number }>>;
+  activeBansPerJail(now: number): Promise<Array<{ jail: string; active: number }>>;
+}
 
-  // Outbox, drained by the dispatcher (enforce/).
+/** The outbox, drained by the dispatcher and checked by the reconciler (enforce/). */
+export interface Outbox {
   /** Hosts with pending work whose next attempt is due. */
   pendingHosts(now: number): Promise<string[]>;
   claimPending(host: string, limit: number, now: number): Promise<OutboxItem[]>;
@@ -140,11 +140,17 @@ export interface Store {
     host: string,
     now: number,
   ): Promise<Array<{ ip: string; jail: string; expiresAt: number | null }>>;
+}
 
+/** Dispatcher and reconciler ownership across replicas. */
+export interface Leases {
   /**
-   * Time-bounded exclusive lease (dispatcher/reconciler ownership across replicas). Returns true if
-   * `owner` holds `name` until now + ttlMs. SQLite, being single-process, always grants it.
+   * Time-bounded exclusive lease. Returns true if `owner` holds `name` until now + ttlMs. SQLite,
+   * being single-process, always grants it.
    */
   acquireLease(name: string, owner: string, ttlMs: number, now: number): Promise<boolean>;
   releaseLease(name: string, owner: string): Promise<void>;
 }
+
+/** A storage engine: every seam above, over one database. */
+export interface Store extends StoreLifecycle, DecisionStore, ReadModel, Outbox, Leases {}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { lookupCandidates, prefixKey, untilText } from './shared.js';
+import { untilText } from '../domain/decide.js';
+import { lookupCandidates, prefixKey } from './shared.js';
 
 describe('lookupCandidates', () => {
   it('finds an address and every wider ban that can contain it', () => {

@@ -1,7 +1,6 @@
-import type { Decision } from '../domain/decide.js';
 import { formatNetwork, parseNetwork } from '../domain/ip.js';
-import type { AlertOutcome, Ban, BanTargetState, Offence, Source, TargetState } from '../domain/types.js';
-import type { AuditEvent, BatchItem, OutboxItem, Stats } from './port.js';
+import type { Ban, BanTargetState, Source, TargetState } from '../domain/types.js';
+import type { AuditEvent, OutboxItem, Stats } from './port.js';
 
 /**
  * The stored network texts a lookup of `input` should match. A single address also finds the
@@ -38,23 +37,9 @@ export function prefixKey(ip: string): string {
   return prefix ? formatNetwork(prefix) : ip;
 }
 
-/** The `until` field of an outcome: ISO time, or "permanent". */
-export function untilText(expiresAt: number | null): string {
-  return expiresAt === null ? 'permanent' : new Date(expiresAt).toISOString();
-}
-
 // What follows is the part of every Store that does not depend on the database: the rows both
 // schemas return, how they become domain values, and the bounds and ordering the contract fixes.
 
-/** Why an alert got `ignored-breaker`. */
-export const BREAKER_REASON =
-  'circuit breaker open: too many new bans in the last minute (safety.maxNewBansPerMinute)';
-
-/** Guard outcomes that mean "this jail does not ban": such an offence is not recorded as history. */
-export const JAIL_NOT_ACTIVE: ReadonlySet<string> = new Set([
-  'ignored-unknown-jail',
-  'ignored-jail-disabled',
-]);
 const DEFAULT_LIST_LIMIT = 1000;
 const MAX_LIST_LIMIT = 100_000;
 const TOP_LIMIT = 10;
@@ -250,116 +235,7 @@ export function shapeStats(counts: {
   };
 }
 
-// The audit trail and the outcomes are part of the contract: both stores write the same records
-// for the same events, so their shapes are built here.
-
-/** What a store knows of the offence a resolved notification ends. */
-export interface KnownOffence {
-  ip: string;
-  jail: string;
-  ban_id: number | null;
-}
-
-/**
- * The `resolved` audit record (written when the notification changed something) and the outcome of
- * a resolved notification; `existing` is the recorded offence it ends, if there is one.
- */
-export function resolvedRecord(
-  item: Extract<BatchItem, { kind: 'resolved' }>,
-  existing: KnownOffence | undefined,
-): { audit: { ip: string | null; jail: string | null; extra: AuditExtra }; outcome: AlertOutcome } {
-  return {
-    audit: {
-      ip: item.ip ?? existing?.ip ?? null,
-      jail: item.jail ?? existing?.jail ?? null,
-      extra: {
-        banId: existing?.ban_id ?? null,
-        detail: {
-          fingerprint: item.fingerprint,
-          startsAt: item.startsAt,
-          endsAt: item.endsAt,
-          known: !!existing,
-        },
-      },
-    },
-    outcome: {
-      index: item.index,
-      outcome: 'resolved-recorded',
-      fingerprint: item.fingerprint,
-      ...(item.ip ? { ip: item.ip } : {}),
-      ...(item.jail ? { jail: item.jail } : {}),
-      ...(existing?.ban_id ? { banId: existing.ban_id } : {}),
-    },
-  };
-}
-
-/** The ban an audit record is about, and what else it says. */
-export interface AuditExtra {
-  banId?: number | null;
-  detail: Record<string, unknown>;
-}
-
-/** The detail of an `ignored` audit record: why the guard refused the offence. */
-export function ignoredDetail(
-  verdict: { outcome: string; reason: string },
-  offence: Pick<Offence, 'fingerprint'>,
-): Record<string, unknown> {
-  return { outcome: verdict.outcome, reason: verdict.reason, fingerprint: offence.fingerprint };
-}
-
-/** The detail a ban or extension caused by an offence carries about that offence. */
-export function offenceDetail(offence: Pick<Offence, 'fingerprint' | 'originHost'>): Record<string, unknown> {
-  return { fingerprint: offence.fingerprint, originHost: offence.originHost ?? null };
-}
-
-/** The detail a manual ban or extension carries. */
-export function manualDetail(reason: string | undefined): Record<string, unknown> {
-  return { manual: true, ...(reason ? { reason } : {}) };
-}
-
-/** The detail of an `unban` audit record. */
-export function unbanDetail(expiresAt: number | null, reason: string | undefined): Record<string, unknown> {
-  return { expiresAt, ...(reason ? { reason } : {}) };
-}
-
-/** The detail of a `ban` audit record. */
-export function banDetail(
-  decision: Extract<Decision, { kind: 'ban' }>,
-  cause: Record<string, unknown>,
-): Record<string, unknown> {
-  return { level: decision.level, expiresAt: decision.expiresAt, hosts: decision.targets, ...cause };
-}
-
-/** The detail of an `extend` audit record. */
-export function extendDetail(
-  decision: Extract<Decision, { kind: 'extend' }>,
-  previousExpiresAt: number | null,
-  cause: Record<string, unknown>,
-): Record<string, unknown> {
-  return {
-    level: decision.level,
-    previousExpiresAt,
-    expiresAt: decision.expiresAt,
-    addedHosts: decision.addTargets,
-    ...cause,
-  };
-}
-
-/** The outcome of an offence the store decided on. */
-export function decidedOutcome(
-  base: { index: number; fingerprint: string; ip: string; jail: string },
-  applied: {
-    outcome: 'banned' | 'extended' | 'unchanged';
-    banId: number;
-    level: number;
-    expiresAt: number | null;
-  },
-): AlertOutcome {
-  return {
-    ...base,
-    outcome: applied.outcome,
-    banId: applied.banId,
-    level: applied.level,
-    until: untilText(applied.expiresAt),
-  };
+/** The hosts an unban must reach: every target of the lifted bans, once. */
+export function withdrawnHosts(bans: readonly Ban[]): string[] {
+  return [...new Set(bans.flatMap((ban) => ban.hosts.map((target) => target.host)))];
 }

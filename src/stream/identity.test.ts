@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { jailSettings } from '../../test/support/jail.js';
-import type { BatchItem } from '../store/port.js';
+import type { BatchItem } from '../domain/types.js';
 import { adoptBurstIdentities, burstFingerprint, coversAlert } from './identity.js';
 
 const jail = jailSettings({ findtime: 600 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { JailSettings } from '../domain/jail.js';
-import type { Offence } from '../domain/types.js';
-import type { BatchItem, BurstRecord, Store } from '../store/port.js';
+import type { BatchItem, Offence } from '../domain/types.js';
+import type { BurstRecord, Store } from '../store/port.js';
 
 /**
  * The identity of a burst, shared by both detection paths (docs/streaming.md "Offence identity").

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
-import { backoffDelay } from '../enforce/transports/ssh.js';
+import { backoffDelay } from '../lib/backoff.js';
 import {
   compareNs,
   endpoint,

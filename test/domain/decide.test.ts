@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decide, historyWindow } from '../../src/domain/decide.js';
+import { BREAKER_REASON, decide, historyWindow, planDecision, planOffence } from '../../src/domain/decide.js';
 import { jailSettings } from '../support/jail.js';
 
 const jail = jailSettings();
@@ -98,5 +98,55 @@ describe('historyWindow', () => {
     expect(historyWindow(jail, now)).toEqual({ since: now - 86_400_000, jail: 'sshd' });
     const all = { ...jail, increment: { ...jail.increment, overalljails: true } };
     expect(historyWindow(all, now)).toEqual({ since: now - 86_400_000, jail: undefined });
+  });
+});
+
+describe('planOffence', () => {
+  const cause = {
+    ip: '203.0.113.7',
+    jail,
+    source: 'alertmanager' as const,
+    actor: 'alertmanager',
+    summary: null,
+    sample: null,
+    detail: {},
+  };
+  const active = { id: 4, level: 1, expiresAt: now + 60_000, hosts: ['web1'] };
+
+  function policy(admit: boolean) {
+    const asked: string[] = [];
+    return {
+      asked,
+      policy: {
+        targetsFor: () => ['web1', 'web2'],
+        random: () => 0,
+        admitNewBan: (name: string) => {
+          asked.push(name);
+          return admit;
+        },
+      },
+    };
+  }
+
+  it('refuses a new ban the circuit breaker does not admit, with nothing to write', () => {
+    const { asked, policy: refusing } = policy(false);
+    const plan = planOffence(cause, { active: undefined, earlierBans: 0 }, now, refusing);
+    expect(plan).toEqual({ outcome: 'ignored-breaker', reason: BREAKER_REASON });
+    expect(asked).toEqual([jail.name]);
+  });
+
+  it('plans the new ban the breaker admits exactly as planDecision does', () => {
+    const { policy: admitting } = policy(true);
+    const snapshot = { active: undefined, earlierBans: 2 };
+    expect(planOffence(cause, snapshot, now, admitting)).toEqual(
+      planDecision(cause, snapshot, now, admitting),
+    );
+  });
+
+  it('never asks the breaker about an extension of an active ban', () => {
+    const { asked, policy: refusing } = policy(false);
+    const plan = planOffence(cause, { active, earlierBans: 0 }, now, refusing);
+    expect(plan.outcome).toBe('extended');
+    expect(asked).toEqual([]);
   });
 });

@@ -45,11 +45,9 @@ async function deliver(request: Extract<ReplicaRequest, { type: 'deliver' }>): P
       const offence = request.offences[index]!;
       const started = performance.now();
       try {
-        const [outcome] = await store.recordBatch(
-          [{ kind: 'offence', index: 0, offence }],
-          policy,
-          'alertmanager',
-        );
+        const [outcome] = (
+          await store.recordBatch([{ kind: 'offence', index: 0, offence }], policy, 'alertmanager')
+        ).outcomes;
         results[index] = { fingerprint: offence.fingerprint, startsAt: offence.startsAt, outcome, ms: 0 };
       } catch (error) {
         results[index] = {

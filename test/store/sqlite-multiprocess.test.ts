@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { AlertOutcome } from '../../src/domain/types.js';
-import type { BatchItem } from '../../src/store/port.js';
+import type { AlertOutcome, BatchItem } from '../../src/domain/types.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 
 const run = promisify(execFile);

@@ -5,7 +5,7 @@
  */
 import { parseConfig } from '../../src/config/load.js';
 import { buildDecisionPolicy } from '../../src/config/policy.js';
-import type { BatchItem } from '../../src/store/port.js';
+import type { BatchItem } from '../../src/domain/types.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 
 const [file, batchJson, startAt] = process.argv.slice(2);
@@ -24,6 +24,7 @@ const store = new SqliteStore(file);
 await store.init();
 // Everyone waits for the same instant so the transactions really overlap.
 await new Promise((resolve) => setTimeout(resolve, Math.max(0, Number(startAt) - Date.now())));
-const outcomes = await store.recordBatch(JSON.parse(batchJson) as BatchItem[], policy, 'alertmanager');
+const outcomes = (await store.recordBatch(JSON.parse(batchJson) as BatchItem[], policy, 'alertmanager'))
+  .outcomes;
 await store.close();
 process.stdout.write(JSON.stringify(outcomes));

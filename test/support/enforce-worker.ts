@@ -7,14 +7,14 @@
 import pino from 'pino';
 import { loadConfig } from '../../src/config/load.js';
 import { buildDecisionPolicy } from '../../src/config/policy.js';
+import type { BatchItem } from '../../src/domain/types.js';
 import { createEnforcement } from '../../src/enforce/index.js';
 import { createStore } from '../../src/store/index.js';
-import type { BatchItem } from '../../src/store/port.js';
 
 const [configFile, countText] = process.argv.slice(2);
 if (!configFile || countText === undefined) throw new Error('usage: enforce-worker CONFIG COUNT');
 const config = loadConfig(configFile, {});
-const store = createStore(config.store);
+const store = await createStore(config.store);
 await store.init();
 const policy = buildDecisionPolicy(config, { localAddresses: [] });
 const enforcement = createEnforcement(

@@ -1,12 +1,11 @@
 import type { DecisionPolicy } from '../../src/domain/policy.js';
-import type { AlertOutcome, Ban, Source } from '../../src/domain/types.js';
+import type { AlertOutcome, Ban, BatchItem, ManualBanRequest, Source } from '../../src/domain/types.js';
 import type { AppStore } from '../../src/http/app.js';
 import type {
   AuditEvent,
   BanQuery,
-  BatchItem,
   BurstRecord,
-  ManualBanRequest,
+  RecordedBatch,
   Stats,
   StatsQuery,
 } from '../../src/store/port.js';
@@ -101,12 +100,13 @@ export class FakeStore implements AppStore {
     });
   }
 
-  async recordBatch(items: BatchItem[], policy: DecisionPolicy, source: Source): Promise<AlertOutcome[]> {
+  async recordBatch(items: BatchItem[], policy: DecisionPolicy, source: Source): Promise<RecordedBatch> {
     if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
     this.check();
     this.batches.push({ items, source });
     const now = policy.now();
-    return items.map((item): AlertOutcome => {
+    const wake = new Set<string>();
+    const outcomes = items.map((item): AlertOutcome => {
       if (item.kind === 'skip') return item.outcome;
       if (item.kind === 'resolved') {
         return { index: item.index, outcome: 'resolved-recorded', fingerprint: item.fingerprint };
@@ -144,6 +144,7 @@ export class FakeStore implements AppStore {
         now,
       );
       this.addAudit('ban', source, ban, now);
+      for (const target of ban.hosts) wake.add(target.host);
       return {
         index: item.index,
         outcome: 'banned',
@@ -155,9 +156,10 @@ export class FakeStore implements AppStore {
         until: ban.expiresAt === null ? 'permanent' : new Date(ban.expiresAt).toISOString(),
       };
     });
+    return { outcomes, wake: [...wake] };
   }
 
-  async manualBan(request: ManualBanRequest, policy: DecisionPolicy): Promise<Ban> {
+  async manualBan(request: ManualBanRequest, policy: DecisionPolicy): Promise<{ ban: Ban; wake: string[] }> {
     this.check();
     const now = policy.now();
     const jail = policy.jails[request.jail]!;
@@ -168,13 +170,13 @@ export class FakeStore implements AppStore {
       now,
     );
     this.addAudit('ban', request.actor, ban, now);
-    return ban;
+    return { ban, wake: ban.hosts.map((target) => target.host) };
   }
 
   async unban(
     ip: string,
     opts: { jail?: string; actor: string; reason?: string; now: number },
-  ): Promise<Ban[]> {
+  ): Promise<{ bans: Ban[]; wake: string[] }> {
     this.check();
     const lifted = this.active(ip, opts.jail, opts.now);
     for (const ban of lifted) {
@@ -183,7 +185,7 @@ export class FakeStore implements AppStore {
       for (const host of ban.hosts) host.desired = 'absent';
       this.addAudit('unban', opts.actor, ban, opts.now);
     }
-    return lifted;
+    return { bans: lifted, wake: lifted.flatMap((ban) => ban.hosts.map((target) => target.host)) };
   }
 
   async getBan(id: number): Promise<Ban | undefined> {
@@ -205,6 +207,13 @@ export class FakeStore implements AppStore {
         return true;
       })
       .slice(0, query.limit ?? 1000);
+  }
+
+  async activeBansPerJail(now: number): Promise<Array<{ jail: string; active: number }>> {
+    return (await this.stats({ from: now, to: now, bucketMs: 1 }, now)).perJail.map(({ jail, active }) => ({
+      jail,
+      active,
+    }));
   }
 
   async stats(_query: StatsQuery, now: number): Promise<Stats> {

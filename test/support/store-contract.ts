@@ -3,8 +3,8 @@ import { parseConfig } from '../../src/config/load.js';
 import { buildDecisionPolicy } from '../../src/config/policy.js';
 import { BanRefusedError } from '../../src/domain/guard.js';
 import type { DecisionPolicy } from '../../src/domain/policy.js';
-import type { Offence } from '../../src/domain/types.js';
-import type { BatchItem, Store } from '../../src/store/port.js';
+import type { BatchItem, Offence } from '../../src/domain/types.js';
+import type { Store } from '../../src/store/port.js';
 
 export interface StoreFixture {
   store: Store;
@@ -96,7 +96,8 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
     describe('recording offences', () => {
       it('bans a first offence at level 0 for the jail bantime on every target', async () => {
         const { policy } = makePolicy();
-        const [result] = await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager');
+        const [result] = (await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager'))
+          .outcomes;
         expect(result).toMatchObject({
           index: 0,
           outcome: 'banned',
@@ -125,11 +126,13 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
 
       it('keeps summary and sample from the offence', async () => {
         const { policy } = makePolicy();
-        const [result] = await store.recordBatch(
-          [offence('203.0.113.7', 'sshd', { summary: '5 failures', sample: 'Failed password for root' })],
-          policy,
-          'alertmanager',
-        );
+        const [result] = (
+          await store.recordBatch(
+            [offence('203.0.113.7', 'sshd', { summary: '5 failures', sample: 'Failed password for root' })],
+            policy,
+            'alertmanager',
+          )
+        ).outcomes;
         expect(await store.getBan(result!.banId!)).toMatchObject({
           summary: '5 failures',
           sample: 'Failed password for root',
@@ -145,22 +148,22 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
           at(offence('198.51.100.9', 'sshd'), 0),
           ...['203.0.113.1', '203.0.113.2', '203.0.113.3'].map((ip, i) => at(offence(ip, 'sshd'), i + 1)),
         ];
-        const first = await store.recordBatch(batch, policy, 'alertmanager');
+        const first = (await store.recordBatch(batch, policy, 'alertmanager')).outcomes;
         expect(first.map((r) => r.outcome)).toEqual(['unchanged', 'banned', 'banned', 'ignored-breaker']);
         expect(first[3]!.reason).toMatch(/circuit breaker open/);
         room = 10;
-        const again = await store.recordBatch(batch, policy, 'alertmanager');
+        const again = (await store.recordBatch(batch, policy, 'alertmanager')).outcomes;
         expect(again.map((r) => r.outcome)).toEqual(['duplicate', 'duplicate', 'duplicate', 'banned']);
       });
 
       it('treats a repeated delivery as a duplicate that changes nothing', async () => {
         const { policy, clock } = makePolicy();
         const batch = [at(offence('203.0.113.7', 'sshd'), 0), at(offence('203.0.113.8', 'nginx'), 1)];
-        const first = await store.recordBatch(batch, policy, 'alertmanager');
+        const first = (await store.recordBatch(batch, policy, 'alertmanager')).outcomes;
         expect(first.map((r) => r.outcome)).toEqual(['banned', 'banned']);
         const auditBefore = await store.listAudit({});
         clock.now += 5 * MINUTE;
-        const again = await store.recordBatch(batch, policy, 'alertmanager');
+        const again = (await store.recordBatch(batch, policy, 'alertmanager')).outcomes;
         expect(again.map((r) => [r.outcome, r.banId])).toEqual([
           ['duplicate', first[0]!.banId],
           ['duplicate', first[1]!.banId],
@@ -175,7 +178,9 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
         const { policy, clock } = makePolicy();
         const batch = [at(offence('203.0.113.7', 'sshd'), 0), at(offence('203.0.113.9', 'sshd'), 1)];
         const results = await Promise.all(
-          Array.from({ length: 8 }, () => store.recordBatch(batch, policy, 'alertmanager')),
+          Array.from({ length: 8 }, () =>
+            store.recordBatch(batch, policy, 'alertmanager').then((result) => result.outcomes),
+          ),
         );
         const outcomes = results.flat().map((r) => r.outcome);
         expect(outcomes.filter((o) => o === 'banned')).toHaveLength(2);
@@ -192,7 +197,7 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
           { kind: 'skip', index: 0, outcome: { index: 0, outcome: 'ignored-no-ip', reason: 'no ip label' } },
           at(offence('203.0.113.7', 'sshd'), 1),
         ];
-        const results = await store.recordBatch(items, policy, 'grafana');
+        const results = (await store.recordBatch(items, policy, 'grafana')).outcomes;
         expect(results.map((r) => [r.index, r.outcome])).toEqual([
           [0, 'ignored-no-ip'],
           [1, 'banned'],
@@ -202,19 +207,21 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
 
       it('accepts an empty batch', async () => {
         const { policy } = makePolicy();
-        expect(await store.recordBatch([], policy, 'alertmanager')).toEqual([]);
+        expect((await store.recordBatch([], policy, 'alertmanager')).outcomes).toEqual([]);
       });
 
       it('decides a second offence in the same batch against the first one', async () => {
         const { policy } = makePolicy();
-        const results = await store.recordBatch(
-          [
-            at(offence('203.0.113.7', 'web', { originHost: 'web1' }), 0),
-            at(offence('203.0.113.7', 'web', { originHost: 'web2' }), 1),
-          ],
-          policy,
-          'alertmanager',
-        );
+        const results = (
+          await store.recordBatch(
+            [
+              at(offence('203.0.113.7', 'web', { originHost: 'web1' }), 0),
+              at(offence('203.0.113.7', 'web', { originHost: 'web2' }), 1),
+            ],
+            policy,
+            'alertmanager',
+          )
+        ).outcomes;
         expect(results.map((r) => r.outcome)).toEqual(['banned', 'extended']);
         expect(results[1]!.banId).toBe(results[0]!.banId);
         const ban = await store.getBan(results[0]!.banId!);
@@ -234,7 +241,7 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
           at(offence('10.77.0.1', 'sshd'), 4),
           at(offence('fe80::1', 'web'), 5),
         ];
-        const results = await store.recordBatch(items, policy, 'alertmanager');
+        const results = (await store.recordBatch(items, policy, 'alertmanager')).outcomes;
         expect(results.map((r) => r.outcome)).toEqual([
           'ignored-allowlisted',
           'ignored-allowlisted',
@@ -247,7 +254,7 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
         expect(await store.listBans({}, clock.now)).toEqual([]);
         const ignored = (await store.listAudit({})).filter((e) => e.kind === 'ignored');
         expect(ignored).toHaveLength(6);
-        const again = await store.recordBatch(items, policy, 'alertmanager');
+        const again = (await store.recordBatch(items, policy, 'alertmanager')).outcomes;
         expect(again.every((r) => r.outcome === 'duplicate')).toBe(true);
         expect((await store.listAudit({})).filter((e) => e.kind === 'ignored')).toHaveLength(6);
       });
@@ -256,7 +263,7 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
         const { policy, clock } = makePolicy();
         const items = [at(offence('203.0.113.5', 'nope'), 0), at(offence('203.0.113.6', 'off'), 1)];
         for (let round = 0; round < 2; round++) {
-          const results = await store.recordBatch(items, policy, 'alertmanager');
+          const results = (await store.recordBatch(items, policy, 'alertmanager')).outcomes;
           expect(results.map((r) => r.outcome)).toEqual(['ignored-unknown-jail', 'ignored-jail-disabled']);
         }
         expect(await store.listAudit({})).toEqual([]);
@@ -264,7 +271,7 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
           ...policy,
           jails: { ...policy.jails, off: { ...policy.jails.off!, enabled: true } },
         };
-        const [, now] = await store.recordBatch(items, enabled, 'alertmanager');
+        const [, now] = (await store.recordBatch(items, enabled, 'alertmanager')).outcomes;
         expect(now).toMatchObject({ outcome: 'banned', ip: '203.0.113.6' });
         expect(await store.listBans({ active: true }, clock.now)).toHaveLength(1);
       });
@@ -272,10 +279,14 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
       it('refuses a manual ban the guard rejects, recording nothing', async () => {
         const { policy, clock } = makePolicy();
         await expect(
-          store.manualBan({ ip: '192.0.2.9', jail: 'sshd', actor: 'admin' }, policy),
+          store
+            .manualBan({ ip: '192.0.2.9', jail: 'sshd', actor: 'admin' }, policy)
+            .then((result) => result.ban),
         ).rejects.toThrow(BanRefusedError);
         await expect(
-          store.manualBan({ ip: '203.0.113.1', jail: 'nope', actor: 'admin' }, policy),
+          store
+            .manualBan({ ip: '203.0.113.1', jail: 'nope', actor: 'admin' }, policy)
+            .then((result) => result.ban),
         ).rejects.toMatchObject({ outcome: 'ignored-unknown-jail' });
         expect(await store.listBans({}, clock.now)).toEqual([]);
       });
@@ -286,7 +297,8 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
         const { policy, clock } = makePolicy();
         const seconds: number[] = [];
         for (let n = 0; n < 12; n++) {
-          const [result] = await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager');
+          const [result] = (await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager'))
+            .outcomes;
           expect(result).toMatchObject({ outcome: 'banned', level: n });
           const ban = await store.getBan(result!.banId!);
           seconds.push((ban!.expiresAt! - ban!.createdAt) / 1000);
@@ -301,10 +313,12 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
         const { policy, clock } = makePolicy();
         await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager');
         clock.now += 20 * MINUTE;
-        const [second] = await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager');
+        const [second] = (await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager'))
+          .outcomes;
         expect(second).toMatchObject({ level: 1 });
         clock.now = T0 + DAY + 30 * MINUTE;
-        const [third] = await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager');
+        const [third] = (await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager'))
+          .outcomes;
         expect(third).toMatchObject({ outcome: 'banned', level: 0 });
       });
 
@@ -313,13 +327,13 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
         await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager');
         await store.recordBatch([offence('203.0.113.7', 'nginx')], policy, 'alertmanager');
         clock.now += 2 * MINUTE;
-        const [sshdAgain] = await store.recordBatch([offence('203.0.113.8', 'sshd')], policy, 'alertmanager');
+        const [sshdAgain] = (
+          await store.recordBatch([offence('203.0.113.8', 'sshd')], policy, 'alertmanager')
+        ).outcomes;
         expect(sshdAgain).toMatchObject({ outcome: 'banned', level: 0 });
-        const [postfix] = await store.recordBatch(
-          [offence('203.0.113.7', 'postfix')],
-          policy,
-          'alertmanager',
-        );
+        const [postfix] = (
+          await store.recordBatch([offence('203.0.113.7', 'postfix')], policy, 'alertmanager')
+        ).outcomes;
         expect(postfix).toMatchObject({
           outcome: 'banned',
           level: 2,
@@ -329,7 +343,8 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
 
       it('keeps bantime -1 permanent', async () => {
         const { policy, clock } = makePolicy();
-        const [result] = await store.recordBatch([offence('203.0.113.7', 'perm')], policy, 'alertmanager');
+        const [result] = (await store.recordBatch([offence('203.0.113.7', 'perm')], policy, 'alertmanager'))
+          .outcomes;
         expect(result).toMatchObject({ outcome: 'banned', until: 'permanent' });
         clock.now += 365 * DAY;
         const [active] = await store.listBans({ active: true }, clock.now);
@@ -340,9 +355,12 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
     describe('extending', () => {
       it('extends an active ban to now + its level bantime and never shortens it', async () => {
         const { policy, clock } = makePolicy();
-        const [first] = await store.recordBatch([offence('203.0.113.7', 'nginx')], policy, 'alertmanager');
+        const [first] = (await store.recordBatch([offence('203.0.113.7', 'nginx')], policy, 'alertmanager'))
+          .outcomes;
         clock.now += 10 * MINUTE;
-        const [extended] = await store.recordBatch([offence('203.0.113.7', 'nginx')], policy, 'alertmanager');
+        const [extended] = (
+          await store.recordBatch([offence('203.0.113.7', 'nginx')], policy, 'alertmanager')
+        ).outcomes;
         expect(extended).toMatchObject({
           outcome: 'extended',
           banId: first!.banId,
@@ -350,10 +368,9 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
           until: new Date(clock.now + HOUR).toISOString(),
         });
         // A manual ban for a shorter time must not shorten it.
-        const manual = await store.manualBan(
-          { ip: '203.0.113.7', jail: 'nginx', duration: 60, actor: 'admin' },
-          policy,
-        );
+        const manual = (
+          await store.manualBan({ ip: '203.0.113.7', jail: 'nginx', duration: 60, actor: 'admin' }, policy)
+        ).ban;
         expect(manual).toMatchObject({ id: first!.banId, expiresAt: clock.now + HOUR });
         clock.now += MINUTE;
         const ban = await store.getBan(first!.banId!);
@@ -362,25 +379,31 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
 
       it('reports unchanged when the ban already lasts longer and covers the targets', async () => {
         const { policy } = makePolicy();
-        await store.manualBan({ ip: '203.0.113.7', jail: 'sshd', duration: 86_400, actor: 'admin' }, policy);
-        const [result] = await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager');
+        (await store.manualBan({ ip: '203.0.113.7', jail: 'sshd', duration: 86_400, actor: 'admin' }, policy))
+          .ban;
+        const [result] = (await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager'))
+          .outcomes;
         expect(result).toMatchObject({ outcome: 'unchanged', until: new Date(T0 + DAY).toISOString() });
       });
 
       it('adds the new origin host as a target of an active ban', async () => {
         const { policy, clock } = makePolicy();
-        const [first] = await store.recordBatch(
-          [offence('203.0.113.7', 'web', { originHost: 'web1.example.com' })],
-          policy,
-          'alertmanager',
-        );
+        const [first] = (
+          await store.recordBatch(
+            [offence('203.0.113.7', 'web', { originHost: 'web1.example.com' })],
+            policy,
+            'alertmanager',
+          )
+        ).outcomes;
         expect((await store.getBan(first!.banId!))!.hosts.map((h) => h.host)).toEqual(['web1']);
         await store.markApplied(await store.claimPending('web1', 10, clock.now), clock.now);
-        const [second] = await store.recordBatch(
-          [offence('203.0.113.7', 'web', { originHost: 'web2' })],
-          policy,
-          'alertmanager',
-        );
+        const [second] = (
+          await store.recordBatch(
+            [offence('203.0.113.7', 'web', { originHost: 'web2' })],
+            policy,
+            'alertmanager',
+          )
+        ).outcomes;
         expect(second).toMatchObject({ outcome: 'extended', banId: first!.banId });
         const hosts = (await store.getBan(first!.banId!))!.hosts;
         expect(hosts.map((h) => [h.host, h.state])).toEqual([
@@ -391,15 +414,17 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
 
       it('bans the IPv6 /64 of the jail and matches it by any address inside', async () => {
         const { policy, clock } = makePolicy();
-        const [result] = await store.recordBatch(
-          [offence('2001:db8:5:6::1', 'web', { ip: '2001:db8:5:6::/64', originHost: 'web2' })],
-          policy,
-          'alertmanager',
-        );
+        const [result] = (
+          await store.recordBatch(
+            [offence('2001:db8:5:6::1', 'web', { ip: '2001:db8:5:6::/64', originHost: 'web2' })],
+            policy,
+            'alertmanager',
+          )
+        ).outcomes;
         expect(result).toMatchObject({ outcome: 'banned', ip: '2001:db8:5:6::/64' });
         const found = await store.listBans({ ip: '2001:db8:5:6::99' }, clock.now);
         expect(found.map((b) => b.id)).toEqual([result!.banId]);
-        const lifted = await store.unban('2001:db8:5:6::abcd', { actor: 'admin', now: clock.now });
+        const lifted = (await store.unban('2001:db8:5:6::abcd', { actor: 'admin', now: clock.now })).bans;
         expect(lifted.map((b) => b.id)).toEqual([result!.banId]);
       });
     });
@@ -409,7 +434,7 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
         const { policy, clock } = makePolicy();
         const item = offence('203.0.113.7', 'sshd');
         if (item.kind !== 'offence') throw new Error('unreachable');
-        const [banned] = await store.recordBatch([item], policy, 'alertmanager');
+        const [banned] = (await store.recordBatch([item], policy, 'alertmanager')).outcomes;
         clock.now += MINUTE;
         const resolved: BatchItem = {
           kind: 'resolved',
@@ -420,14 +445,14 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
           ip: '203.0.113.7',
           jail: 'sshd',
         };
-        const [result] = await store.recordBatch([resolved], policy, 'alertmanager');
+        const [result] = (await store.recordBatch([resolved], policy, 'alertmanager')).outcomes;
         expect(result).toMatchObject({ outcome: 'resolved-recorded', banId: banned!.banId });
         await store.recordBatch([resolved], policy, 'alertmanager');
         expect((await store.listBans({ active: true }, clock.now)).map((b) => b.id)).toEqual([banned!.banId]);
         const events = (await store.listAudit({})).filter((e) => e.kind === 'resolved');
         expect(events).toHaveLength(1);
         // The same alert firing again (same startsAt) is still the same offence.
-        const [repeat] = await store.recordBatch([item], policy, 'alertmanager');
+        const [repeat] = (await store.recordBatch([item], policy, 'alertmanager')).outcomes;
         expect(repeat!.outcome).toBe('duplicate');
       });
     });
@@ -471,28 +496,32 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
     describe('unban', () => {
       it('lifts active bans, withdraws every target, and keeps history for escalation', async () => {
         const { policy, clock } = makePolicy();
-        const [first] = await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager');
+        const [first] = (await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager'))
+          .outcomes;
         await store.recordBatch([offence('203.0.113.7', 'nginx')], policy, 'alertmanager');
         clock.now += MINUTE;
-        const lifted = await store.unban('203.0.113.7', {
-          jail: 'sshd',
-          actor: 'alice',
-          reason: 'false positive',
-          now: clock.now,
-        });
+        const lifted = (
+          await store.unban('203.0.113.7', {
+            jail: 'sshd',
+            actor: 'alice',
+            reason: 'false positive',
+            now: clock.now,
+          })
+        ).bans;
         expect(lifted).toHaveLength(1);
         expect(lifted[0]).toMatchObject({ id: first!.banId, liftedAt: clock.now, liftedBy: 'alice' });
         expect(lifted[0]!.hosts.every((h) => h.desired === 'absent' && h.state === 'pending')).toBe(true);
         expect((await store.listBans({ active: true }, clock.now)).map((b) => b.jail)).toEqual(['nginx']);
-        expect(await store.unban('203.0.113.7', { jail: 'sshd', actor: 'alice', now: clock.now })).toEqual(
-          [],
-        );
+        expect(
+          (await store.unban('203.0.113.7', { jail: 'sshd', actor: 'alice', now: clock.now })).bans,
+        ).toEqual([]);
 
         clock.now += MINUTE;
-        const [again] = await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager');
+        const [again] = (await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager'))
+          .outcomes;
         expect(again).toMatchObject({ outcome: 'banned', level: 1 });
 
-        const all = await store.unban('203.0.113.7', { actor: 'bob', now: clock.now });
+        const all = (await store.unban('203.0.113.7', { actor: 'bob', now: clock.now })).bans;
         expect(all.map((b) => b.jail).sort()).toEqual(['nginx', 'sshd']);
         const audit = await store.listAudit({ ip: '203.0.113.7' });
         expect(audit.filter((e) => e.kind === 'unban').map((e) => e.actor)).toEqual(['bob', 'bob', 'alice']);
@@ -501,25 +530,27 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
 
       it('returns nothing for an invalid or unknown address', async () => {
         const { clock } = makePolicy();
-        expect(await store.unban('not-an-ip', { actor: 'a', now: clock.now })).toEqual([]);
-        expect(await store.unban('203.0.113.250', { actor: 'a', now: clock.now })).toEqual([]);
+        expect((await store.unban('not-an-ip', { actor: 'a', now: clock.now })).bans).toEqual([]);
+        expect((await store.unban('203.0.113.250', { actor: 'a', now: clock.now })).bans).toEqual([]);
       });
     });
 
     describe('manual bans', () => {
       it('bans for a given duration, permanently, or with escalation, on chosen hosts', async () => {
         const { policy, clock } = makePolicy();
-        const timed = await store.manualBan(
-          {
-            ip: '203.0.113.7',
-            jail: 'sshd',
-            duration: 3600,
-            actor: 'alice',
-            reason: 'scanner',
-            hosts: ['web2'],
-          },
-          policy,
-        );
+        const timed = (
+          await store.manualBan(
+            {
+              ip: '203.0.113.7',
+              jail: 'sshd',
+              duration: 3600,
+              actor: 'alice',
+              reason: 'scanner',
+              hosts: ['web2'],
+            },
+            policy,
+          )
+        ).ban;
         expect(timed).toMatchObject({
           ip: '203.0.113.7',
           level: 0,
@@ -528,16 +559,14 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
           summary: 'scanner',
         });
         expect(timed.hosts.map((h) => h.host)).toEqual(['web2']);
-        const permanent = await store.manualBan(
-          { ip: '203.0.113.0/24', jail: 'nginx', duration: -1, actor: 'a' },
-          policy,
-        );
+        const permanent = (
+          await store.manualBan({ ip: '203.0.113.0/24', jail: 'nginx', duration: -1, actor: 'a' }, policy)
+        ).ban;
         expect(permanent).toMatchObject({ ip: '203.0.113.0/24', expiresAt: null });
         await store.unban('203.0.113.7', { jail: 'sshd', actor: 'alice', now: clock.now });
-        const escalated = await store.manualBan(
-          { ip: '::ffff:203.0.113.7', jail: 'sshd', actor: 'alice' },
-          policy,
-        );
+        const escalated = (
+          await store.manualBan({ ip: '::ffff:203.0.113.7', jail: 'sshd', actor: 'alice' }, policy)
+        ).ban;
         expect(escalated).toMatchObject({ ip: '203.0.113.7', level: 1, expiresAt: T0 + 1200_000 });
         expect(escalated.hosts).toHaveLength(3);
         const audit = await store.listAudit({ ip: '203.0.113.7' });
@@ -548,7 +577,8 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
     describe('outbox', () => {
       it('claims due rows per host and completes them', async () => {
         const { policy, clock } = makePolicy();
-        const [result] = await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager');
+        const [result] = (await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager'))
+          .outcomes;
         expect(await store.pendingHosts(clock.now)).toEqual(['mail', 'web1', 'web2']);
         const items = await store.claimPending('web1', 10, clock.now);
         expect(items).toEqual([
@@ -580,7 +610,8 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
 
       it('retries failed rows after their next attempt time', async () => {
         const { policy, clock } = makePolicy();
-        const [result] = await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager');
+        const [result] = (await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager'))
+          .outcomes;
         const items = await store.claimPending('web2', 10, clock.now);
         await store.markFailed(items, 'web2: connection refused', clock.now + 30_000);
         expect(await store.claimPending('web2', 10, clock.now + 29_999)).toEqual([]);
@@ -596,7 +627,8 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
         await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager');
         const inFlight = await store.claimPending('web1', 10, clock.now);
         clock.now += 5 * MINUTE;
-        const [extended] = await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager');
+        const [extended] = (await store.recordBatch([offence('203.0.113.7', 'sshd')], policy, 'alertmanager'))
+          .outcomes;
         expect(extended!.outcome).toBe('extended');
         await store.markApplied(inFlight, clock.now);
         await store.markFailed(inFlight, 'late failure', clock.now + HOUR);
@@ -804,12 +836,14 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
           },
         };
         const batch = [1, 2, 3, 4, 5].map((i) => at(offence(`203.0.113.${i}`, 'sshd'), i - 1));
-        await expect(store.recordBatch(batch, failing, 'alertmanager')).rejects.toThrow('simulated failure');
+        await expect(
+          store.recordBatch(batch, failing, 'alertmanager').then((result) => result.outcomes),
+        ).rejects.toThrow('simulated failure');
         expect(await store.listBans({}, clock.now)).toEqual([]);
         expect(await store.listAudit({})).toEqual([]);
         expect(await store.pendingHosts(clock.now)).toEqual([]);
         // The sender retries the same batch: it is decided afresh, not treated as a duplicate.
-        const retried = await store.recordBatch(batch, base, 'alertmanager');
+        const retried = (await store.recordBatch(batch, base, 'alertmanager')).outcomes;
         expect(retried.map((r) => r.outcome)).toEqual(['banned', 'banned', 'banned', 'banned', 'banned']);
       });
 
@@ -820,7 +854,7 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
         }
         const { policy, clock } = makePolicy();
         const first = offence('203.0.113.7', 'sshd');
-        const [banned] = await store.recordBatch([first], policy, 'alertmanager');
+        const [banned] = (await store.recordBatch([first], policy, 'alertmanager')).outcomes;
         await store.recordBatch([offence('203.0.113.8', 'perm')], policy, 'alertmanager');
         const applied = await store.claimPending('web1', 10, clock.now);
         await store.markApplied(applied, clock.now);
@@ -831,7 +865,7 @@ export function storeContract(name: string, makeStore: () => Promise<StoreFixtur
         store = await fixture.reopen();
         expect(await store.listBans({}, clock.now)).toEqual(before);
         expect(await store.listAudit({})).toEqual(auditBefore);
-        const [repeat] = await store.recordBatch([first], policy, 'alertmanager');
+        const [repeat] = (await store.recordBatch([first], policy, 'alertmanager')).outcomes;
         expect(repeat).toMatchObject({ outcome: 'duplicate', banId: banned!.banId });
         expect((await store.claimPending('web1', 10, clock.now)).map((i) => [i.ip, i.desired])).toEqual([
           ['203.0.113.8', 'absent'],

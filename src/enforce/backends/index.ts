@@ -10,7 +10,7 @@ export type { Backend, SetupStep } from './backend.js';
 export function backendFor(host: HostConfig): Backend {
   switch (host.backend) {
     case 'nftables':
-      return nftablesBackend();
+      return nftablesBackend(host);
     case 'ipset':
       return ipsetBackend();
     case 'firewalld':

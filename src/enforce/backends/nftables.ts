@@ -1,7 +1,9 @@
+import type { HostConfig } from '../../config/schema.js';
 import type { Family } from '../../domain/ip.js';
 import { type Command, safeElement, safeNetwork } from '../command.js';
 import type { BanElement, EnforcementBatch, PresentElement } from '../port.js';
 import { type Backend, normalizeBatch, type SetupStep } from './backend.js';
+import { NFT_HELPER_VERSION, nftHelperScript } from './nft-helper.js';
 
 export const NFT_TABLE = 'lokiban';
 
@@ -194,24 +196,58 @@ export function parseNftListSet(json: string): PresentElement[] {
   return elements;
 }
 
-const listCommand = (set: string): Command => ({
-  argv: ['nft', '-j', 'list', 'set', 'inet', NFT_TABLE, set],
-});
+/**
+ * How nft is reached. `direct` runs `nft` itself (sudoers must allow `nft -f -`, which is root: `flush
+ * ruleset`, `include` of any file). `helper` runs the fixed script host-tools/lokiban-nft, which accepts
+ * only lokiban's own statements for `inet lokiban` and is the only command sudoers needs to name.
+ */
+interface NftCommands {
+  apply(stdin: string): Command;
+  list(set: string): Command;
+  check(): Command;
+  install(): SetupStep[];
+}
 
-export function nftablesBackend(): Backend {
+const directCommands: NftCommands = {
+  apply: (stdin) => ({ argv: ['nft', '-f', '-'], stdin }),
+  list: (set) => ({ argv: ['nft', '-j', 'list', 'set', 'inet', NFT_TABLE, set] }),
+  check: () => ({ argv: ['nft', '--version'] }),
+  install: () => [],
+};
+
+function helperCommands(path: string): NftCommands {
+  return {
+    apply: (stdin) => ({ argv: [path, 'apply'], stdin }),
+    list: (set) => ({ argv: [path, 'list', set] }),
+    check: () => ({ argv: [path, 'check', NFT_HELPER_VERSION] }),
+    // Skipped when the installed helper is this version, so routine setups need only the helper's sudo rule.
+    install: () => [
+      {
+        unless: { argv: [path, 'version', NFT_HELPER_VERSION] },
+        run: {
+          argv: ['install', '-D', '-o', 'root', '-g', 'root', '-m', '0755', '/dev/stdin', path],
+          stdin: nftHelperScript(),
+        },
+      },
+    ],
+  };
+}
+
+export function nftablesBackend(host?: Pick<HostConfig, 'privilege' | 'helperPath'>): Backend {
+  const nft = host?.privilege === 'helper' ? helperCommands(host.helperPath) : directCommands;
   return {
     name: 'nftables',
     maxTimeoutSeconds: null,
-    setup: (): SetupStep[] => [{ run: { argv: ['nft', '-f', '-'], stdin: nftSetupScript() } }],
-    check: () => [{ argv: ['nft', '--version'] }],
+    setup: (): SetupStep[] => [...nft.install(), { run: nft.apply(nftSetupScript()) }],
+    check: () => [nft.check()],
     needsPresent: (batch) => [...batch.add, ...batch.remove].some((e) => setKindOf(e.ip) === 'net'),
     // Only the (small) prefix sets are needed to write a batch exactly.
-    listForApply: () => [listCommand(NFT_SETS.net[4]), listCommand(NFT_SETS.net[6])],
+    listForApply: () => [nft.list(NFT_SETS.net[4]), nft.list(NFT_SETS.net[6])],
     apply: (batch, present, opts) => {
       const stdin = nftApplyScript(batch, present, opts);
-      return stdin === '' ? [] : [{ argv: ['nft', '-f', '-'], stdin }];
+      return stdin === '' ? [] : [nft.apply(stdin)];
     },
-    list: () => SET_DEFS.map((s) => listCommand(s.name)),
+    list: () => SET_DEFS.map((s) => nft.list(s.name)),
     parseList: (outputs) => outputs.flatMap(parseNftListSet),
   };
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { type Socket, connect as tcpConnect } from 'node:net';
 import { NodeSSH } from 'node-ssh';
 import type { HostConfig } from '../../config/schema.js';
+import { backoffDelay } from '../../lib/backoff.js';
 import { type Command, type CommandOutput, shellQuote } from '../command.js';
 import {
   fingerprintOf,
@@ -30,12 +31,6 @@ interface HostConnection {
   failures: number;
   retryAt: number;
   lastError?: Error;
-}
-
-export function backoffDelay(failures: number, minMs: number, maxMs: number, random: () => number): number {
-  const base = Math.min(maxMs, minMs * 2 ** Math.max(0, failures - 1));
-  // Jitter keeps many responders (or many hosts after a network blip) from reconnecting in lockstep.
-  return Math.round(base * (0.5 + random() * 0.5));
 }
 
 /** A TCP connection opened by lokiban itself, so its local address is known (ssh2 hides its socket). */

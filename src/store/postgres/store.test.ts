@@ -123,8 +123,8 @@ describe.skipIf(!baseUrl)('PostgresStore specifics', () => {
     const same = offence('198.18.3.1', NOW - 1000, 'race');
     const item = [{ kind: 'offence' as const, index: 0, offence: same }];
     const results = await Promise.all([
-      a.recordBatch(item, haPolicy(NOW), 'alertmanager'),
-      b.recordBatch(item, haPolicy(NOW), 'grafana'),
+      a.recordBatch(item, haPolicy(NOW), 'alertmanager').then((result) => result.outcomes),
+      b.recordBatch(item, haPolicy(NOW), 'grafana').then((result) => result.outcomes),
     ]);
     expect(results.map(([outcome]) => outcome!.outcome).sort()).toEqual(['banned', 'duplicate']);
     const bans = await a.listBans({ ip: '198.18.3.1' }, NOW);
@@ -159,21 +159,21 @@ describe.skipIf(!baseUrl)('PostgresStore specifics', () => {
     // Postgres text cannot hold NUL: the second insert fails after the first succeeded.
     const bad = { ...offence('198.18.4.2', NOW - 1000, 'atomic'), fingerprint: 'nul\u0000byte' };
     await expect(
-      store.recordBatch(
-        [
-          { kind: 'offence', index: 0, offence: good },
-          { kind: 'offence', index: 1, offence: bad },
-        ],
-        haPolicy(NOW),
-        'alertmanager',
-      ),
+      store
+        .recordBatch(
+          [
+            { kind: 'offence', index: 0, offence: good },
+            { kind: 'offence', index: 1, offence: bad },
+          ],
+          haPolicy(NOW),
+          'alertmanager',
+        )
+        .then((result) => result.outcomes),
     ).rejects.toThrow();
     expect(await store.listBans({}, NOW)).toEqual([]);
-    const [again] = await store.recordBatch(
-      [{ kind: 'offence', index: 0, offence: good }],
-      haPolicy(NOW),
-      'alertmanager',
-    );
+    const [again] = (
+      await store.recordBatch([{ kind: 'offence', index: 0, offence: good }], haPolicy(NOW), 'alertmanager')
+    ).outcomes;
     expect(again!.outcome).toBe('banned');
   });
 });
@@ -191,11 +191,13 @@ describe('PostgresStore without a server', () => {
     const started = performance.now();
     await expect(store.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
     await expect(
-      store.recordBatch(
-        [{ kind: 'offence', index: 0, offence: offence('198.18.5.1', NOW, 'down') }],
-        haPolicy(NOW),
-        'alertmanager',
-      ),
+      store
+        .recordBatch(
+          [{ kind: 'offence', index: 0, offence: offence('198.18.5.1', NOW, 'down') }],
+          haPolicy(NOW),
+          'alertmanager',
+        )
+        .then((result) => result.outcomes),
     ).rejects.toBeInstanceOf(StoreUnavailableError);
     expect(performance.now() - started).toBeLessThan(5000);
   });

@@ -1,47 +1,50 @@
 import type pg from 'pg';
-import { type ActiveBan, decide, historyWindow } from '../../domain/decide.js';
-import { BanRefusedError, checkGuard, type GuardVerdict } from '../../domain/guard.js';
-import { formatNetwork } from '../../domain/ip.js';
-import type { JailSettings } from '../../domain/jail.js';
+import {
+  type ActiveBan,
+  type AuditWrite,
+  type BanCause,
+  type DecisionPlan,
+  decidedOutcome,
+  duplicateOutcome,
+  historyWindow,
+  manualBanCause,
+  planDecision,
+  planOffence,
+  refusedOutcome,
+  resolvedRecord,
+  type ScreenedOffence,
+  type Snapshot,
+  screenOffence,
+  unbanAudit,
+} from '../../domain/decide.js';
 import type { DecisionPolicy } from '../../domain/policy.js';
-import type { AlertOutcome, Ban, Offence, Source } from '../../domain/types.js';
+import type { AlertOutcome, Ban, BatchItem, ManualBanRequest, Offence, Source } from '../../domain/types.js';
 import { StoreUnavailableError } from '../errors.js';
 import type {
   AuditEvent,
   BanQuery,
-  BatchItem,
   BurstRecord,
-  ManualBanRequest,
   OutboxItem,
+  RecordedBatch,
   Stats,
   StatsQuery,
   Store,
 } from '../port.js';
 import {
-  type AuditExtra,
   type AuditRow,
   type BanRow,
-  BREAKER_REASON,
-  banDetail,
   type ClaimRow,
   clampLimit,
-  decidedOutcome,
-  extendDetail,
-  ignoredDetail,
-  JAIL_NOT_ACTIVE,
   longestPerIp,
   lookupCandidates,
-  manualDetail,
   mergeCounts,
-  offenceDetail,
-  resolvedRecord,
   shapeStats,
   type TargetRow,
   toAuditEvent,
   toBan,
   toOutboxItem,
   truncateError,
-  unbanDetail,
+  withdrawnHosts,
 } from '../shared.js';
 import { createPool, isRetryable, toStoreError } from './connection.js';
 import { migrate } from './migrations.js';
@@ -68,14 +71,6 @@ const DECISION_LOCK_CLASS = 0x6c6b62; // "lkb": the first key of the two-key adv
 const ACTIVE = 'b.lifted_at IS NULL AND (b.expires_at IS NULL OR b.expires_at > $NOW)';
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
-
-/** What one decision wrote, for the outcome and the audit trail. */
-interface Applied {
-  outcome: 'banned' | 'extended' | 'unchanged';
-  banId: number;
-  level: number;
-  expiresAt: number | null;
-}
 
 export interface PostgresStoreOptions {
   /** See CLAIM_TTL_MS. */
@@ -212,55 +207,37 @@ export class PostgresStore implements Store {
     return ban;
   }
 
-  private async audit(
-    db: Queryable,
-    at: number,
-    kind: string,
-    actor: string,
-    ip: string | null,
-    jail: string | null,
-    extra: AuditExtra,
-  ): Promise<void> {
+  private async audit(db: Queryable, at: number, record: AuditWrite, banId: number | null): Promise<void> {
     await db.query(
       `INSERT INTO audit_events (at, kind, actor, ip, jail, ban_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [at, kind, actor, ip, jail, extra.banId ?? null, JSON.stringify(extra.detail)],
+      [at, record.kind, record.actor, record.ip, record.jail, banId, JSON.stringify(record.detail)],
     );
   }
 
   // ---------------------------------------------------------------- decisions
 
-  async recordBatch(items: BatchItem[], policy: DecisionPolicy, source: Source): Promise<AlertOutcome[]> {
+  async recordBatch(items: BatchItem[], policy: DecisionPolicy, source: Source): Promise<RecordedBatch> {
     const now = policy.now();
-    const ordered = [...items].sort((a, b) => a.index - b.index);
     // The guard is pure: run it first, so the transaction knows which networks it decides about.
-    const verdicts = new Map<BatchItem, GuardVerdict>();
-    for (const item of ordered) {
-      if (item.kind !== 'offence') continue;
-      const { offence } = item;
-      verdicts.set(item, checkGuard(offence.reportedIp, offence.jail, policy, offence.ip));
-    }
-    const networks = [...verdicts.values()].flatMap((v) => (v.allowed ? [formatNetwork(v.network)] : []));
+    const screened = [...items]
+      .sort((a, b) => a.index - b.index)
+      .map((item) =>
+        item.kind === 'offence'
+          ? { ...screenOffence(item.index, item.offence, policy, source), offence: item.offence }
+          : item,
+      );
+    const networks = screened.flatMap((item) => (item.kind === 'decide' ? [item.cause.ip] : []));
     return this.transaction('record batch', async (client) => {
       await this.lockNetworks(client, networks);
       const outcomes: AlertOutcome[] = [];
-      for (const item of ordered) {
-        if (item.kind === 'skip') outcomes.push(item.outcome);
+      const wake = new Set<string>();
+      for (const item of screened) {
+        if (item.kind === 'skip' || item.kind === 'not-active') outcomes.push(item.outcome);
         else if (item.kind === 'resolved')
           outcomes.push(await this.recordResolved(client, item, source, now));
-        else
-          outcomes.push(
-            await this.recordOffence(
-              client,
-              item.index,
-              item.offence,
-              verdicts.get(item)!,
-              policy,
-              source,
-              now,
-            ),
-          );
+        else outcomes.push(await this.recordOffence(client, item, policy, now, wake));
       }
-      return outcomes;
+      return { outcomes, wake: [...wake] };
     });
   }
 
@@ -283,8 +260,8 @@ export class PostgresStore implements Store {
           ])
         ).rowCount ?? 0) > 0
       : true;
-    const { audit, outcome } = resolvedRecord(item, existing);
-    if (changed) await this.audit(client, now, 'resolved', source, audit.ip, audit.jail, audit.extra);
+    const { audit, banId, outcome } = resolvedRecord(item, existing, source);
+    if (changed) await this.audit(client, now, audit, banId);
     return outcome;
   }
 
@@ -295,20 +272,12 @@ export class PostgresStore implements Store {
    */
   private async recordOffence(
     client: Queryable,
-    index: number,
-    offence: Offence,
-    verdict: GuardVerdict,
+    item: Exclude<ScreenedOffence, { kind: 'not-active' }> & { offence: Offence },
     policy: DecisionPolicy,
-    source: Source,
     now: number,
+    wake: Set<string>,
   ): Promise<AlertOutcome> {
-    const ip = verdict.allowed ? formatNetwork(verdict.network) : offence.ip;
-    const base = { index, fingerprint: offence.fingerprint, ip, jail: offence.jail };
-    if (!verdict.allowed && JAIL_NOT_ACTIVE.has(verdict.outcome)) {
-      // Not recorded: once the operator adds or enables the jail, the next repeat notification of
-      // this very alert must be decided, not answered `duplicate`.
-      return { ...base, outcome: verdict.outcome, reason: verdict.reason };
-    }
+    const { offence, base } = item;
     const inserted = await client.query<{ id: number }>(
       `INSERT INTO offences (fingerprint, starts_at, jail, ip, reported_ip, origin_host, source, received_at, labels, outcome)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending')
@@ -318,7 +287,7 @@ export class PostgresStore implements Store {
         offence.fingerprint,
         offence.startsAt,
         offence.jail,
-        ip,
+        base.ip,
         offence.reportedIp,
         offence.originHost ?? null,
         offence.source,
@@ -332,8 +301,7 @@ export class PostgresStore implements Store {
         'SELECT ban_id FROM offences WHERE fingerprint = $1 AND starts_at = $2',
         [offence.fingerprint, offence.startsAt],
       );
-      const banId = rows[0]?.ban_id;
-      return { ...base, outcome: 'duplicate', ...(banId ? { banId } : {}) };
+      return duplicateOutcome(base, rows[0]?.ban_id);
     }
     const settle = (outcome: string, banId: number | null) =>
       client.query('UPDATE offences SET outcome = $2, ban_id = $3 WHERE id = $1', [
@@ -341,60 +309,28 @@ export class PostgresStore implements Store {
         outcome,
         banId,
       ]);
-    if (verdict.allowed && policy.admitNewBan) {
-      const { rowCount } = await client.query(
-        `SELECT 1 FROM bans b WHERE b.ip = $1 AND b.jail = $2 AND ${active('$3')} LIMIT 1`,
-        [ip, verdict.jail.name, now],
-      );
-      if (rowCount === 0 && !policy.admitNewBan(verdict.jail.name, now)) {
-        // Not kept: a repeat delivery once the breaker has room again is decided, not a duplicate.
-        await client.query('DELETE FROM offences WHERE id = $1', [offenceId]);
-        return { ...base, outcome: 'ignored-breaker', reason: BREAKER_REASON };
-      }
+    if (item.kind === 'ignored') {
+      await settle(item.outcome.outcome, null);
+      await this.audit(client, now, item.audit, null);
+      return item.outcome;
     }
-    if (!verdict.allowed) {
-      await settle(verdict.outcome, null);
-      await this.audit(client, now, 'ignored', source, ip, offence.jail, {
-        detail: ignoredDetail(verdict, offence),
-      });
-      return { ...base, outcome: verdict.outcome, reason: verdict.reason };
+    const plan = planOffence(item.cause, await this.snapshot(client, item.cause, now), now, policy);
+    if (plan.outcome === 'ignored-breaker') {
+      // Not kept: a repeat delivery once the breaker has room again is decided, not a duplicate.
+      await client.query('DELETE FROM offences WHERE id = $1', [offenceId]);
+      return refusedOutcome(base, plan);
     }
-    const applied = await this.applyDecision(client, {
-      ip,
-      jail: verdict.jail,
-      policy,
-      now,
-      source: offence.source,
-      targets: policy.targetsFor(verdict.jail, offence.originHost),
-      summary: offence.summary ?? null,
-      sample: offence.sample ?? null,
-      actor: source,
-      detail: offenceDetail(offence),
-    });
-    await settle(applied.outcome, applied.banId);
-    return decidedOutcome(base, applied);
+    const banId = await this.write(client, item.cause, plan, now);
+    for (const host of plan.wake) wake.add(host);
+    await settle(plan.outcome, banId);
+    return decidedOutcome(base, plan, banId);
   }
 
-  /** Reads the history of `ip` (the caller holds its decision lock), decides, and writes the result. */
-  private async applyDecision(
-    client: Queryable,
-    args: {
-      ip: string;
-      jail: JailSettings;
-      policy: DecisionPolicy;
-      now: number;
-      source: Source;
-      targets: string[];
-      summary: string | null;
-      sample: string | null;
-      actor: string;
-      duration?: number;
-      detail: Record<string, unknown>;
-    },
-  ): Promise<Applied> {
-    const { ip, jail, now } = args;
+  /** What the planner needs to know about the cause's network; the caller holds its decision lock. */
+  private async snapshot(client: Queryable, cause: BanCause, now: number): Promise<Snapshot> {
+    const { ip, jail } = cause;
     const window = historyWindow(jail, now);
-    // One round trip for the whole history: the active ban with its hosts, and the earlier bans in
+    // One round trip for the whole snapshot: the active ban with its hosts, and the earlier bans in
     // the memory window (which only matter when there is no active ban).
     const { rows } = await client.query<{
       id: number | null;
@@ -424,66 +360,43 @@ export class PostgresStore implements Store {
             expiresAt: history.expires_at,
             hosts: history.hosts ?? [],
           };
-    const earlierBans = current ? 0 : history.earlier;
-    const decision = decide({
-      jail,
-      now,
-      random: args.policy.random,
-      earlierBans,
-      active: current,
-      targets: args.targets,
-      ...(args.duration === undefined ? {} : { duration: args.duration }),
-    });
+    return { active: current, earlierBans: history.earlier };
+  }
 
-    if (decision.kind === 'ban') {
+  /** Applies the plan under the same lock; returns the ban it wrote. */
+  private async write(client: Queryable, cause: BanCause, plan: DecisionPlan, now: number): Promise<number> {
+    const { ip, jail } = cause;
+    const { write } = plan;
+    let banId: number;
+    if (write.kind === 'insert') {
       const { rows } = await client.query<{ id: number }>(
         `INSERT INTO bans (ip, jail, level, created_at, updated_at, expires_at, offences, source, summary, sample)
          VALUES ($1, $2, $3, $4, $4, $5, 1, $6, $7, $8) RETURNING id`,
-        [ip, jail.name, decision.level, now, decision.expiresAt, args.source, args.summary, args.sample],
+        [ip, jail.name, write.level, now, write.expiresAt, cause.source, cause.summary, cause.sample],
       );
-      const banId = rows[0]!.id;
-      await this.insertTargets(client, banId, decision.targets, now);
-      await this.audit(client, now, 'ban', args.actor, ip, jail.name, {
-        banId,
-        detail: banDetail(decision, args.detail),
-      });
-      return { outcome: 'banned', banId, level: decision.level, expiresAt: decision.expiresAt };
-    }
-
-    await client.query(
-      `UPDATE bans SET updated_at = $2, expires_at = $3, offences = offences + 1,
-              summary = COALESCE($4, summary), sample = COALESCE($5, sample)
-        WHERE id = $1`,
-      [decision.banId, now, decision.expiresAt, args.summary, args.sample],
-    );
-    if (decision.kind === 'unchanged') {
-      return {
-        outcome: 'unchanged',
-        banId: decision.banId,
-        level: decision.level,
-        expiresAt: decision.expiresAt,
-      };
-    }
-    if (decision.expiresAt !== current!.expiresAt) {
-      // The hosts hold the old timeout: re-send, and bump the version so an in-flight completion of
-      // the old element cannot mark the new one applied.
+      banId = rows[0]!.id;
+      await this.insertTargets(client, banId, write.targets, now);
+    } else {
+      banId = write.banId;
       await client.query(
-        `UPDATE ban_targets SET state = 'pending', version = version + 1, attempts = 0, next_attempt_at = $2
-          WHERE ban_id = $1`,
-        [decision.banId, now],
+        `UPDATE bans SET updated_at = $2, expires_at = $3, offences = offences + 1,
+                summary = COALESCE($4, summary), sample = COALESCE($5, sample)
+          WHERE id = $1`,
+        [banId, now, write.expiresAt, cause.summary, cause.sample],
       );
+      if (write.repend) {
+        // The hosts hold the old timeout: re-send, and bump the version so an in-flight completion of
+        // the old element cannot mark the new one applied.
+        await client.query(
+          `UPDATE ban_targets SET state = 'pending', version = version + 1, attempts = 0, next_attempt_at = $2
+            WHERE ban_id = $1`,
+          [banId, now],
+        );
+      }
+      await this.insertTargets(client, banId, write.addTargets, now);
     }
-    await this.insertTargets(client, decision.banId, decision.addTargets, now);
-    await this.audit(client, now, 'extend', args.actor, ip, jail.name, {
-      banId: decision.banId,
-      detail: extendDetail(decision, current!.expiresAt, args.detail),
-    });
-    return {
-      outcome: 'extended',
-      banId: decision.banId,
-      level: decision.level,
-      expiresAt: decision.expiresAt,
-    };
+    if (plan.audit) await this.audit(client, now, plan.audit, banId);
+    return banId;
   }
 
   private async insertTargets(client: Queryable, banId: number, hosts: readonly string[], now: number) {
@@ -498,36 +411,23 @@ export class PostgresStore implements Store {
     );
   }
 
-  async manualBan(request: ManualBanRequest, policy: DecisionPolicy): Promise<Ban> {
+  async manualBan(request: ManualBanRequest, policy: DecisionPolicy): Promise<{ ban: Ban; wake: string[] }> {
     const now = policy.now();
-    const verdict = checkGuard(request.ip, request.jail, policy);
-    if (!verdict.allowed) throw new BanRefusedError(verdict.outcome, verdict.reason);
-    const ip = formatNetwork(verdict.network);
+    const cause = manualBanCause(request, policy);
     return this.transaction('manual ban', async (client) => {
-      await this.lockNetworks(client, [ip]);
-      const applied = await this.applyDecision(client, {
-        ip,
-        jail: verdict.jail,
-        policy,
-        now,
-        source: 'manual',
-        targets: request.hosts ?? policy.targetsFor(verdict.jail, undefined),
-        summary: request.reason ?? null,
-        sample: null,
-        actor: request.actor,
-        ...(request.duration === undefined ? {} : { duration: request.duration }),
-        detail: manualDetail(request.reason),
-      });
-      return (await this.loadBan(client, applied.banId))!;
+      await this.lockNetworks(client, [cause.ip]);
+      const plan = planDecision(cause, await this.snapshot(client, cause, now), now, policy);
+      const banId = await this.write(client, cause, plan, now);
+      return { ban: (await this.loadBan(client, banId))!, wake: plan.wake };
     });
   }
 
   async unban(
     ip: string,
     opts: { jail?: string; actor: string; reason?: string; now: number },
-  ): Promise<Ban[]> {
+  ): Promise<{ bans: Ban[]; wake: string[] }> {
     const candidates = lookupCandidates(ip);
-    if (candidates.length === 0) return [];
+    if (candidates.length === 0) return { bans: [], wake: [] };
     return this.transaction('unban', async (client) => {
       await this.lockNetworks(client, candidates);
       const { rows } = await client.query<BanRow>(
@@ -547,16 +447,15 @@ export class PostgresStore implements Store {
             WHERE ban_id = $1`,
           [row.id, opts.now],
         );
-        await this.audit(client, opts.now, 'unban', opts.actor, row.ip, row.jail, {
-          banId: row.id,
-          detail: unbanDetail(row.expires_at, opts.reason),
-        });
+        const ban = { ip: row.ip, jail: row.jail, expiresAt: row.expires_at };
+        await this.audit(client, opts.now, unbanAudit(ban, opts.actor, opts.reason), row.id);
       }
       const { rows: lifted } = await client.query<BanRow>(
         'SELECT * FROM bans WHERE id = ANY($1::bigint[]) ORDER BY id',
         [rows.map((row) => row.id)],
       );
-      return this.loadBans(client, lifted);
+      const bans = await this.loadBans(client, lifted);
+      return { bans, wake: withdrawnHosts(bans) };
     });
   }
 

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/load.js';
 import { buildDecisionPolicy } from '../../config/policy.js';
 import type { DecisionPolicy } from '../../domain/policy.js';
-import type { BatchItem } from '../port.js';
+import type { BatchItem } from '../../domain/types.js';
 import { SqliteStore } from './store.js';
 
 const T0 = Date.UTC(2026, 10, 27, 8, 0, 0);
@@ -81,7 +81,9 @@ describe('SqliteStore group commit', () => {
     const { store, file } = await openStore();
     truncateWal(file);
     const grouped = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => store.recordBatch([offence(i + 1)], policy, 'alertmanager')),
+      Array.from({ length: 8 }, (_, i) =>
+        store.recordBatch([offence(i + 1)], policy, 'alertmanager').then((result) => result.outcomes),
+      ),
     );
     const groupedFrames = walFrames(file);
     expect(grouped.map(([outcome]) => outcome!.outcome)).toEqual(Array(8).fill('banned'));
@@ -102,8 +104,10 @@ describe('SqliteStore group commit', () => {
   it('recognises a duplicate of an offence recorded earlier in the same group', async () => {
     const { store } = await openStore();
     const [first, second] = await Promise.all([
-      store.recordBatch([offence(1)], policy, 'alertmanager'),
-      store.recordBatch([offence(1), offence(2, 1)], policy, 'alertmanager'),
+      store.recordBatch([offence(1)], policy, 'alertmanager').then((result) => result.outcomes),
+      store
+        .recordBatch([offence(1), offence(2, 1)], policy, 'alertmanager')
+        .then((result) => result.outcomes),
     ]);
     expect(first![0]).toMatchObject({ outcome: 'banned' });
     expect(second![0]).toMatchObject({ outcome: 'duplicate', banId: first![0]!.banId });
@@ -120,15 +124,17 @@ describe('SqliteStore group commit', () => {
       },
     };
     const results = await Promise.allSettled([
-      store.recordBatch([offence(1)], policy, 'alertmanager'),
+      store.recordBatch([offence(1)], policy, 'alertmanager').then((result) => result.outcomes),
       // Its first alert is written before the second throws: both must disappear.
-      store.recordBatch(
-        [offence(3), offence(2, 1)],
-        { ...policy, targetsFor: failingAfterFirst() },
-        'alertmanager',
-      ),
-      store.recordBatch([offence(4)], failing, 'alertmanager'),
-      store.recordBatch([offence(5)], policy, 'alertmanager'),
+      store
+        .recordBatch(
+          [offence(3), offence(2, 1)],
+          { ...policy, targetsFor: failingAfterFirst() },
+          'alertmanager',
+        )
+        .then((result) => result.outcomes),
+      store.recordBatch([offence(4)], failing, 'alertmanager').then((result) => result.outcomes),
+      store.recordBatch([offence(5)], policy, 'alertmanager').then((result) => result.outcomes),
     ]);
     expect(results.map((result) => result.status)).toEqual([
       'fulfilled',
@@ -142,16 +148,18 @@ describe('SqliteStore group commit', () => {
     const audit = await store.listAudit({});
     expect(audit.map((event) => event.ip).sort()).toEqual(['203.0.113.1', '203.0.113.5']);
     // Nothing of the failed batches was kept: the same alerts are new offences, not duplicates.
-    const again = await store.recordBatch([offence(3), offence(2, 1), offence(4, 2)], policy, 'alertmanager');
+    const again = (
+      await store.recordBatch([offence(3), offence(2, 1), offence(4, 2)], policy, 'alertmanager')
+    ).outcomes;
     expect(again.map((outcome) => outcome.outcome)).toEqual(['banned', 'banned', 'banned']);
   });
 
   it('keeps call order with the other methods: a read after an unawaited batch sees it', async () => {
     const { store } = await openStore();
-    const pending = store.recordBatch([offence(1)], policy, 'alertmanager');
+    const pending = store.recordBatch([offence(1)], policy, 'alertmanager').then((result) => result.outcomes);
     const bans = await store.listBans({}, T0);
     expect(bans.map((ban) => ban.ip)).toEqual(['203.0.113.1']);
-    const unban = store.unban('203.0.113.1', { actor: 'ops', now: T0 + 1 });
+    const unban = store.unban('203.0.113.1', { actor: 'ops', now: T0 + 1 }).then((result) => result.bans);
     const [outcome] = await pending;
     expect(outcome).toMatchObject({ outcome: 'banned', banId: bans[0]!.id });
     expect((await unban).map((ban) => ban.liftedAt)).toEqual([T0 + 1]);
@@ -159,12 +167,12 @@ describe('SqliteStore group commit', () => {
 
   it('answers a batch of known duplicates without the write lock', async () => {
     const { store, file } = await openStore();
-    const [first] = await store.recordBatch([offence(1)], policy, 'alertmanager');
+    const [first] = (await store.recordBatch([offence(1)], policy, 'alertmanager')).outcomes;
     const other = new Database(file);
     other.exec('BEGIN IMMEDIATE');
     try {
       const started = performance.now();
-      const [again] = await store.recordBatch([offence(1)], policy, 'alertmanager');
+      const [again] = (await store.recordBatch([offence(1)], policy, 'alertmanager')).outcomes;
       // The busy timeout is 5 s: an answer well before it did not wait for the lock.
       expect(performance.now() - started).toBeLessThan(1000);
       expect(again).toEqual({ ...first, outcome: 'duplicate', level: undefined, until: undefined });
@@ -192,7 +200,7 @@ describe('SqliteStore group commit', () => {
     try {
       await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
       const started = performance.now();
-      const [outcome] = await store.recordBatch([offence(1)], policy, 'alertmanager');
+      const [outcome] = (await store.recordBatch([offence(1)], policy, 'alertmanager')).outcomes;
       expect(outcome).toMatchObject({ outcome: 'banned' });
       expect(performance.now() - started).toBeGreaterThanOrEqual(300);
     } finally {

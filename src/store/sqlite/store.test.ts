@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { storeContract } from '../../../test/support/store-contract.js';
-import { createStore } from '../index.js';
 import type { Store } from '../port.js';
 import { MIGRATIONS } from './migrations.js';
 import { SqliteStore } from './store.js';
@@ -156,23 +155,5 @@ describe('SqliteStore specifics', () => {
     await store.init();
     await store.close();
     await expect(store.listBans({}, 0)).rejects.toThrow('call init() first');
-  });
-});
-
-describe('createStore', () => {
-  it('creates a SQLite store from { sqlite }', async () => {
-    const store = createStore({ sqlite: join(tempDir(), 'cfg.db') });
-    expect(store).toBeInstanceOf(SqliteStore);
-    await store.init();
-    await expect(store.ping()).resolves.toBeUndefined();
-    await store.close();
-  });
-
-  it('loads the Postgres store lazily and fails clearly before init', async () => {
-    const store = createStore({ postgres: 'postgres://nobody@127.0.0.1:1/none' });
-    await expect(store.ping()).rejects.toThrow('not initialised');
-    // Without a reachable server (or without the Postgres module) init fails instead of pretending.
-    await expect(store.init()).rejects.toThrow();
-    await store.close();
   });
 });

@@ -2,47 +2,51 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, linkSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { type ActiveBan, decide, historyWindow } from '../../domain/decide.js';
-import { BanRefusedError, checkGuard } from '../../domain/guard.js';
-import { formatNetwork } from '../../domain/ip.js';
+import {
+  type ActiveBan,
+  type AuditWrite,
+  type BanCause,
+  type DecisionPlan,
+  decidedOutcome,
+  duplicateOutcome,
+  historyWindow,
+  manualBanCause,
+  planDecision,
+  planOffence,
+  refusedOutcome,
+  resolvedRecord,
+  type ScreenedOffence,
+  type Snapshot,
+  screenOffence,
+  unbanAudit,
+} from '../../domain/decide.js';
 import type { DecisionPolicy } from '../../domain/policy.js';
-import type { AlertOutcome, Ban, Source } from '../../domain/types.js';
+import type { AlertOutcome, Ban, BatchItem, ManualBanRequest, Offence, Source } from '../../domain/types.js';
 import type {
   AuditEvent,
   BanQuery,
-  BatchItem,
   BurstRecord,
-  ManualBanRequest,
   OutboxItem,
+  RecordedBatch,
   Stats,
   StatsQuery,
   Store,
 } from '../port.js';
 import {
-  type AuditExtra,
   type AuditRow,
   type BanRow,
-  BREAKER_REASON,
-  banDetail,
   type ClaimRow,
   clampLimit,
-  decidedOutcome,
-  extendDetail,
-  ignoredDetail,
-  JAIL_NOT_ACTIVE,
   longestPerIp,
   lookupCandidates,
-  manualDetail,
   mergeCounts,
-  offenceDetail,
-  resolvedRecord,
   shapeStats,
   type TargetRow,
   toAuditEvent,
   toBan,
   toOutboxItem,
   truncateError,
-  unbanDetail,
+  withdrawnHosts,
 } from '../shared.js';
 import { migrate } from './migrations.js';
 
@@ -272,23 +276,20 @@ function prepare(db: Database.Database) {
   };
 }
 
+/** An alert of a queued batch, screened once when the call was made. */
+type ScreenedItem =
+  | { kind: 'skip'; outcome: AlertOutcome }
+  | Extract<BatchItem, { kind: 'resolved' }>
+  | (ScreenedOffence & { offence: Offence });
+
 /** A recordBatch call waiting for the next group commit. */
 interface QueuedBatch {
-  items: BatchItem[];
+  items: ScreenedItem[];
   policy: DecisionPolicy;
   source: Source;
   now: number;
-  resolve(outcomes: AlertOutcome[]): void;
+  resolve(result: RecordedBatch): void;
   reject(error: unknown): void;
-}
-
-/** What one decision wrote, for the outcome and the audit trail. */
-interface Applied {
-  outcome: 'banned' | 'extended' | 'unchanged';
-  banId: number;
-  level: number;
-  expiresAt: number | null;
-  hosts: string[];
 }
 
 /**
@@ -405,14 +406,19 @@ export class SqliteStore implements Store {
     return this.db;
   }
 
-  async recordBatch(items: BatchItem[], policy: DecisionPolicy, source: Source): Promise<AlertOutcome[]> {
+  async recordBatch(items: BatchItem[], policy: DecisionPolicy, source: Source): Promise<RecordedBatch> {
     this.open();
     const now = policy.now();
-    const sorted = [...items].sort((a, b) => a.index - b.index);
-    const known = this.knownOutcomes(sorted, policy);
-    if (known) return known;
-    return new Promise<AlertOutcome[]>((resolve, reject) => {
-      this.queue.push({ items: sorted, policy, source, now, resolve, reject });
+    const screened = [...items]
+      .sort((a, b) => a.index - b.index)
+      .map((item): ScreenedItem => {
+        if (item.kind !== 'offence') return item;
+        return { ...screenOffence(item.index, item.offence, policy, source), offence: item.offence };
+      });
+    const known = this.knownOutcomes(screened);
+    if (known) return { outcomes: known, wake: [] };
+    return new Promise<RecordedBatch>((resolve, reject) => {
+      this.queue.push({ items: screened, policy, source, now, resolve, reject });
       this.scheduleGroup();
     });
   }
@@ -465,38 +471,20 @@ export class SqliteStore implements Store {
    * the batch is answered as of this read. Anything else (a new offence, a resolved alert) returns
    * undefined and goes through the write transaction, which decides again from scratch.
    */
-  private knownOutcomes(items: BatchItem[], policy: DecisionPolicy): AlertOutcome[] | undefined {
+  private knownOutcomes(items: ScreenedItem[]): AlertOutcome[] | undefined {
     const s = this.s();
     const outcomes: AlertOutcome[] = [];
     for (const item of items) {
-      if (item.kind === 'skip') {
+      if (item.kind === 'skip' || item.kind === 'not-active') {
         outcomes.push(item.outcome);
         continue;
       }
       if (item.kind === 'resolved') return undefined;
-      const { base, verdict } = this.screen(item, policy);
-      if (!verdict.allowed && JAIL_NOT_ACTIVE.has(verdict.outcome)) {
-        outcomes.push({ ...base, outcome: verdict.outcome, reason: verdict.reason });
-        continue;
-      }
       const existing = s.offenceByKey.get(item.offence.fingerprint, item.offence.startsAt);
       if (!existing) return undefined;
-      outcomes.push({
-        ...base,
-        outcome: 'duplicate',
-        ...(existing.ban_id ? { banId: existing.ban_id } : {}),
-      });
+      outcomes.push(duplicateOutcome(item.base, existing.ban_id));
     }
     return outcomes;
-  }
-
-  /** The guard's verdict on an offence and the fields every outcome of it carries. */
-  private screen(item: Extract<BatchItem, { kind: 'offence' }>, policy: DecisionPolicy) {
-    const { offence } = item;
-    const verdict = checkGuard(offence.reportedIp, offence.jail, policy, offence.ip);
-    const ip = verdict.allowed ? formatNetwork(verdict.network) : offence.ip;
-    const base = { index: item.index, fingerprint: offence.fingerprint, ip, jail: offence.jail };
-    return { verdict, ip, base };
   }
 
   /**
@@ -516,16 +504,15 @@ export class SqliteStore implements Store {
       for (const entry of group) entry.reject(error);
       return;
     }
-    const settled: Array<{ outcomes: AlertOutcome[] } | { error: unknown }> = [];
+    const settled: Array<{ result: RecordedBatch } | { error: unknown }> = [];
     try {
       for (const entry of group) {
         s.savepoint.run();
         try {
-          const outcomes = entry.items.map((item) =>
-            this.recordItem(item, entry.policy, entry.source, entry.now),
-          );
+          const wake = new Set<string>();
+          const outcomes = entry.items.map((item) => this.recordItem(item, entry, wake));
           s.release.run();
-          settled.push({ outcomes });
+          settled.push({ result: { outcomes, wake: [...wake] } });
         } catch (error) {
           // Some errors (disk full, I/O) make SQLite roll back the whole transaction: then nothing of
           // the group is left to commit, and every batch must fail.
@@ -543,38 +530,32 @@ export class SqliteStore implements Store {
     }
     group.forEach((entry, i) => {
       const result = settled[i]!;
-      if ('outcomes' in result) entry.resolve(result.outcomes);
+      if ('result' in result) entry.resolve(result.result);
       else entry.reject(result.error);
     });
   }
 
-  private recordItem(item: BatchItem, policy: DecisionPolicy, source: Source, now: number): AlertOutcome {
+  private recordItem(item: ScreenedItem, batch: QueuedBatch, wake: Set<string>): AlertOutcome {
     const s = this.s();
-    if (item.kind === 'skip') return item.outcome;
+    const { now } = batch;
+    if (item.kind === 'skip' || item.kind === 'not-active') return item.outcome;
     if (item.kind === 'resolved') {
       const existing = s.offenceByKey.get(item.fingerprint, item.startsAt);
       const changed = existing
         ? s.endOffence.run({ id: existing.id, endsAt: item.endsAt }).changes > 0
         : true;
-      const { audit, outcome } = resolvedRecord(item, existing);
-      if (changed) this.audit(now, 'resolved', source, audit.ip, audit.jail, audit.extra);
+      const { audit, banId, outcome } = resolvedRecord(item, existing, batch.source);
+      if (changed) this.audit(now, audit, banId);
       return outcome;
     }
-
-    const { offence } = item;
-    const { verdict, ip, base } = this.screen(item, policy);
-    if (!verdict.allowed && JAIL_NOT_ACTIVE.has(verdict.outcome)) {
-      // Not recorded: once the operator adds or enables the jail, the next repeat notification of
-      // this very alert must be decided, not answered `duplicate`.
-      return { ...base, outcome: verdict.outcome, reason: verdict.reason };
-    }
+    const { offence, base } = item;
     // Insert first: the unique (fingerprint, starts_at) key is what makes a repeat a no-op, even
     // when another process records the same offence at the same moment.
     const inserted = s.insertOffence.run({
       fingerprint: offence.fingerprint,
       startsAt: offence.startsAt,
       jail: offence.jail,
-      ip,
+      ip: base.ip,
       reportedIp: offence.reportedIp,
       originHost: offence.originHost ?? null,
       source: offence.source,
@@ -582,59 +563,30 @@ export class SqliteStore implements Store {
       labels: JSON.stringify(offence.labels),
     });
     if (inserted.changes === 0) {
-      const existing = s.offenceByKey.get(offence.fingerprint, offence.startsAt);
-      return { ...base, outcome: 'duplicate', ...(existing?.ban_id ? { banId: existing.ban_id } : {}) };
+      return duplicateOutcome(base, s.offenceByKey.get(offence.fingerprint, offence.startsAt)?.ban_id);
     }
     const offenceId = Number(inserted.lastInsertRowid);
-    if (
-      verdict.allowed &&
-      policy.admitNewBan &&
-      !s.activeBan.get({ ip, jail: verdict.jail.name, now }) &&
-      !policy.admitNewBan(verdict.jail.name, now)
-    ) {
+    if (item.kind === 'ignored') {
+      s.settleOffence.run({ id: offenceId, outcome: item.outcome.outcome, banId: null });
+      this.audit(now, item.audit, null);
+      return item.outcome;
+    }
+    const plan = planOffence(item.cause, this.snapshot(item.cause, now), now, batch.policy);
+    if (plan.outcome === 'ignored-breaker') {
       // Not kept: a repeat delivery once the breaker has room again is decided, not a duplicate.
       s.deleteOffence.run(offenceId);
-      return { ...base, outcome: 'ignored-breaker', reason: BREAKER_REASON };
+      return refusedOutcome(base, plan);
     }
-    if (!verdict.allowed) {
-      s.settleOffence.run({ id: offenceId, outcome: verdict.outcome, banId: null });
-      this.audit(now, 'ignored', source, ip, offence.jail, {
-        detail: ignoredDetail(verdict, offence),
-      });
-      return { ...base, outcome: verdict.outcome, reason: verdict.reason };
-    }
-    const applied = this.applyDecision({
-      ip,
-      jail: verdict.jail,
-      policy,
-      now,
-      source: offence.source,
-      targets: policy.targetsFor(verdict.jail, offence.originHost),
-      summary: offence.summary ?? null,
-      sample: offence.sample ?? null,
-      actor: source,
-      detail: offenceDetail(offence),
-    });
-    s.settleOffence.run({ id: offenceId, outcome: applied.outcome, banId: applied.banId });
-    return decidedOutcome(base, applied);
+    const banId = this.write(item.cause, plan, now);
+    for (const host of plan.wake) wake.add(host);
+    s.settleOffence.run({ id: offenceId, outcome: plan.outcome, banId });
+    return decidedOutcome(base, plan, banId);
   }
 
-  /** Reads the history, decides, and writes ban, targets and audit. Runs inside a transaction. */
-  private applyDecision(args: {
-    ip: string;
-    jail: DecisionPolicy['jails'][string];
-    policy: DecisionPolicy;
-    now: number;
-    source: Source;
-    targets: string[];
-    summary: string | null;
-    sample: string | null;
-    actor: string;
-    duration?: number;
-    detail: Record<string, unknown>;
-  }): Applied {
+  /** What the planner needs to know about the cause's network. Runs inside the caller's transaction. */
+  private snapshot(cause: BanCause, now: number): Snapshot {
     const s = this.s();
-    const { ip, jail, now } = args;
+    const { ip, jail } = cause;
     const activeRow = s.activeBan.get({ ip, jail: jail.name, now });
     const active: ActiveBan | undefined = activeRow && {
       id: activeRow.id,
@@ -648,117 +600,46 @@ export class SqliteStore implements Store {
       : (window.jail === undefined
           ? s.countAllJails.get({ ip, since: window.since })
           : s.countInJail.get({ ip, jail: window.jail, since: window.since }))!.n;
-    const decision = decide({
-      jail,
-      now,
-      random: args.policy.random,
-      earlierBans,
-      active,
-      targets: args.targets,
-      ...(args.duration === undefined ? {} : { duration: args.duration }),
-    });
+    return { active, earlierBans };
+  }
 
-    if (decision.kind === 'ban') {
-      const banId = Number(
-        s.insertBan.run({
-          ip,
-          jail: jail.name,
-          level: decision.level,
-          now,
-          expiresAt: decision.expiresAt,
-          source: args.source,
-          summary: args.summary,
-          sample: args.sample,
-        }).lastInsertRowid,
+  /** Applies the plan; returns the ban it wrote. Runs inside the caller's transaction. */
+  private write(cause: BanCause, plan: DecisionPlan, now: number): number {
+    const s = this.s();
+    const { ip, jail } = cause;
+    const { write } = plan;
+    const fields = { now, expiresAt: write.expiresAt, summary: cause.summary, sample: cause.sample };
+    let banId: number;
+    let targets: string[];
+    if (write.kind === 'insert') {
+      banId = Number(
+        s.insertBan.run({ ...fields, ip, jail: jail.name, level: write.level, source: cause.source })
+          .lastInsertRowid,
       );
-      for (const host of decision.targets) s.insertTarget.run({ banId, host, now });
-      this.audit(now, 'ban', args.actor, ip, jail.name, {
-        banId,
-        detail: banDetail(decision, args.detail),
-      });
-      return {
-        outcome: 'banned',
-        banId,
-        level: decision.level,
-        expiresAt: decision.expiresAt,
-        hosts: decision.targets,
-      };
+      targets = write.targets;
+    } else {
+      banId = write.banId;
+      s.feedBan.run({ ...fields, id: banId, offences: 1 });
+      if (write.repend) s.repend.run({ banId, now });
+      targets = write.addTargets;
     }
-
-    s.feedBan.run({
-      id: decision.banId,
-      now,
-      expiresAt: decision.expiresAt,
-      offences: 1,
-      summary: args.summary,
-      sample: args.sample,
-    });
-    const hosts = [...active!.hosts];
-    if (decision.kind === 'unchanged') {
-      return {
-        outcome: 'unchanged',
-        banId: decision.banId,
-        level: decision.level,
-        expiresAt: decision.expiresAt,
-        hosts,
-      };
-    }
-    if (decision.expiresAt !== active!.expiresAt) s.repend.run({ banId: decision.banId, now });
-    for (const host of decision.addTargets) s.insertTarget.run({ banId: decision.banId, host, now });
-    hosts.push(...decision.addTargets);
-    this.audit(now, 'extend', args.actor, ip, jail.name, {
-      banId: decision.banId,
-      detail: extendDetail(decision, active!.expiresAt, args.detail),
-    });
-    return {
-      outcome: 'extended',
-      banId: decision.banId,
-      level: decision.level,
-      expiresAt: decision.expiresAt,
-      hosts,
-    };
+    for (const host of targets) s.insertTarget.run({ banId, host, now });
+    if (plan.audit) this.audit(now, plan.audit, banId);
+    return banId;
   }
 
-  private audit(
-    at: number,
-    kind: string,
-    actor: string,
-    ip: string | null,
-    jail: string | null,
-    extra: AuditExtra,
-  ): void {
-    this.s().insertAudit.run({
-      at,
-      kind,
-      actor,
-      ip,
-      jail,
-      banId: extra.banId ?? null,
-      detail: JSON.stringify(extra.detail),
-    });
+  private audit(at: number, record: AuditWrite, banId: number | null): void {
+    this.s().insertAudit.run({ ...record, at, banId, detail: JSON.stringify(record.detail) });
   }
 
-  async manualBan(request: ManualBanRequest, policy: DecisionPolicy): Promise<Ban> {
+  async manualBan(request: ManualBanRequest, policy: DecisionPolicy): Promise<{ ban: Ban; wake: string[] }> {
     this.flush();
     const db = this.open();
     const now = policy.now();
     const run = db.transaction(() => {
-      const verdict = checkGuard(request.ip, request.jail, policy);
-      if (!verdict.allowed) throw new BanRefusedError(verdict.outcome, verdict.reason);
-      const applied = this.applyDecision({
-        ip: formatNetwork(verdict.network),
-        jail: verdict.jail,
-        policy,
-        now,
-        source: 'manual',
-        targets: request.hosts ?? policy.targetsFor(verdict.jail, undefined),
-        summary: request.reason ?? null,
-        sample: null,
-        actor: request.actor,
-        ...(request.duration === undefined ? {} : { duration: request.duration }),
-        detail: manualDetail(request.reason),
-      });
-      return this.loadBan(applied.banId)!;
+      const cause = manualBanCause(request, policy);
+      const plan = planDecision(cause, this.snapshot(cause, now), now, policy);
+      return { ban: this.loadBan(this.write(cause, plan, now))!, wake: plan.wake };
     });
     return run.immediate();
   }
@@ -766,12 +647,12 @@ export class SqliteStore implements Store {
   async unban(
     ip: string,
     opts: { jail?: string; actor: string; reason?: string; now: number },
-  ): Promise<Ban[]> {
+  ): Promise<{ bans: Ban[]; wake: string[] }> {
     this.flush();
     const db = this.open();
     const s = this.s();
     const candidates = lookupCandidates(ip);
-    if (candidates.length === 0) return [];
+    if (candidates.length === 0) return { bans: [], wake: [] };
     const run = db.transaction(() => {
       const rows = s.activeBansForIps.all({
         ips: JSON.stringify(candidates),
@@ -781,12 +662,11 @@ export class SqliteStore implements Store {
       for (const row of rows) {
         s.liftBan.run({ id: row.id, now: opts.now, actor: opts.actor });
         s.withdraw.run({ banId: row.id, now: opts.now });
-        this.audit(opts.now, 'unban', opts.actor, row.ip, row.jail, {
-          banId: row.id,
-          detail: unbanDetail(row.expires_at, opts.reason),
-        });
+        const ban = { ip: row.ip, jail: row.jail, expiresAt: row.expires_at };
+        this.audit(opts.now, unbanAudit(ban, opts.actor, opts.reason), row.id);
       }
-      return rows.map((row) => this.loadBan(row.id)!);
+      const bans = rows.map((row) => this.loadBan(row.id)!);
+      return { bans, wake: withdrawnHosts(bans) };
     });
     return run.immediate();
   }
