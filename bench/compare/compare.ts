@@ -23,9 +23,9 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { parseConfig } from '../../src/config/load.js';
 import { buildDecisionPolicy } from '../../src/config/policy.js';
+import type { BatchItem } from '../../src/domain/types.js';
 import { nftSetupScript } from '../../src/enforce/backends/nftables.js';
 import { createEnforcement } from '../../src/enforce/index.js';
-import type { BatchItem } from '../../src/store/port.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { createTestHost, type TestHost } from '../../test/support/netns.js';
 
