@@ -334,12 +334,7 @@ describe('BansPanel', () => {
     );
     render(<BansPanel {...panelProps(panelData(overviewFrames(bans)), {}, { width: 1200, height: 500 })} />);
     const states = screen.getAllByTestId(TEST_IDS.state);
-    expect(states.map((state) => state.textContent)).toEqual([
-      'enforced',
-      'pending',
-      'failed',
-      'dry-run',
-    ]);
+    expect(states.map((state) => state.textContent)).toEqual(['enforced', 'pending', 'failed', 'dry-run']);
     // The table's column says the short word; its tooltip says what it means.
     expect(states[3]!.getAttribute('title')).toBe('web1: dry-run (would apply)');
     for (const state of states) expect(state.querySelector('svg, [class*="Icon"], div')).not.toBeNull();
