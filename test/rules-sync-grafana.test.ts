@@ -2,8 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CliError, type CliIo } from '../src/cli/io.js';
-import { buildProgram } from '../src/cli/program.js';
+import { runCli } from './support/cli.js';
 import { type FakeGrafana, startFakeGrafana } from './support/fake-grafana.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lokiban-sync-grafana-'));
@@ -12,22 +11,7 @@ const EXAMPLE = 'config/lokiban.example.yaml';
 const SERVICE_TOKEN = 'glsa_service-account-token-0123';
 const WEBHOOK_TOKEN = 'webhook-token-for-grafana-0123456789';
 
-async function run(args: string[], env: NodeJS.ProcessEnv) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { out: (t) => out.push(t), err: (t) => err.push(t), env };
-  let code = 0;
-  try {
-    await buildProgram(io)
-      .exitOverride()
-      .parseAsync(['node', 'lokiban', ...args]);
-  } catch (error) {
-    if (!(error instanceof CliError)) throw error;
-    err.push(`error: ${error.message}`);
-    code = error.exitCode;
-  }
-  return { out: out.join(''), err: err.join('\n'), code };
-}
+const run = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, env, '');
 
 /** The operator's own tree: a root receiver and a route of theirs that must survive every sync. */
 const userTree = () => ({

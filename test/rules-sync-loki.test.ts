@@ -3,33 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { CliError, type CliIo } from '../src/cli/io.js';
-import { buildProgram } from '../src/cli/program.js';
+import { runCli } from './support/cli.js';
 import { type FakeLokiRuler, startFakeLokiRuler } from './support/fake-loki-ruler.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lokiban-sync-loki-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const EXAMPLE = 'config/lokiban.example.yaml';
 
-async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { out: (t) => out.push(t), err: (t) => err.push(t), env };
-  let code = 0;
-  try {
-    await buildProgram(io)
-      .exitOverride()
-      .parseAsync(['node', 'lokiban', ...args]);
-  } catch (error) {
-    if (error instanceof CliError) {
-      err.push(`error: ${error.message}`);
-      code = error.exitCode;
-    } else if ((error as { exitCode?: number }).exitCode !== undefined) {
-      code = (error as { exitCode: number }).exitCode;
-    } else throw error;
-  }
-  return { out: out.join(''), err: err.join('\n'), code };
-}
+const run = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, env, '');
 
 let ruler: FakeLokiRuler;
 beforeEach(async () => {

@@ -6,42 +6,17 @@ import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '../../test/support/app.js';
+import { runCli } from '../../test/support/cli.js';
 import { ADMIN_TOKEN, READ_TOKEN, testConfig, testConfigYaml } from '../../test/support/config.js';
 import { buildDecisionPolicy } from '../config/policy.js';
 import { createStore } from '../store/index.js';
 import type { Store } from '../store/port.js';
-import { CliError, type CliIo } from './io.js';
-import { buildProgram } from './program.js';
 import { SECRET_NAMES } from './secrets.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lokiban-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  out: string;
-  err: string;
-  code: number;
-}
-
-async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { out: (t) => out.push(t), err: (t) => err.push(t), env };
-  let code = 0;
-  try {
-    await buildProgram(io)
-      .exitOverride()
-      .parseAsync(['node', 'lokiban', ...args]);
-  } catch (error) {
-    if (error instanceof CliError) {
-      err.push(`error: ${error.message}`);
-      code = error.exitCode;
-    } else if ((error as { exitCode?: number }).exitCode !== undefined) {
-      code = (error as { exitCode: number }).exitCode;
-    } else throw error;
-  }
-  return { out: out.join('\n'), err: err.join('\n'), code };
-}
+const run = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, env);
 
 describe('the command tree', () => {
   it('has every command group, each documented in --help', async () => {
