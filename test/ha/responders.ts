@@ -20,6 +20,8 @@ auth:
   webhook: { bearer: "${WEBHOOK_TOKEN}" }
   api: { tokens: [ { name: ops, token: "${ADMIN_TOKEN}", role: admin } ] }
 logging: { level: warn }
+# Bursts of thousands of new bans a minute: these tests are about replicas, not the circuit breaker.
+safety: { maxNewBansPerMinute: 0 }
 jails:
   sshd: {}
 transport: dry-run
