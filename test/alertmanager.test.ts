@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, startServer } from '../src/server.js';
 import { ALERTMANAGER, type RunningAlertmanager, startAlertmanager } from './support/alertmanager.js';
 import { ADMIN_TOKEN, testConfig, WEBHOOK_TOKEN } from './support/config.js';
+import { waitForValue } from './support/wait.js';
 
 /**
  * Debian's prometheus-alertmanager (0.25) delivering to a listening responder: the webhook payloads,
@@ -14,15 +15,8 @@ const dir = mkdtempSync(join(tmpdir(), 'lokiban-am-'));
 let server: RunningServer;
 let alertmanager: RunningAlertmanager | undefined;
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+const waitFor = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000) =>
+  waitForValue(what, check, { timeoutMs, everyMs: 200 });
 
 interface BanJson {
   id: number;

@@ -8,6 +8,7 @@ import { type Config, parseConfig } from '../src/config/load.js';
 import { createEnforcement, createEnforcer } from '../src/enforce/index.js';
 import { type RunningServer, startServer } from '../src/server.js';
 import { createTestHost, type TestHost } from './support/netns.js';
+import { waitForValue } from './support/wait.js';
 
 /**
  * The reconcile brake with real parts: a namespace host whose nftables set holds the bans an earlier
@@ -17,15 +18,8 @@ import { createTestHost, type TestHost } from './support/netns.js';
 const ADMIN_TOKEN = 'brake-admin-token-0123456789abcdef';
 const OLD_BANS = 300;
 
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const waitFor = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000) =>
+  waitForValue(what, check, { timeoutMs, everyMs: 100 });
 
 async function cli(args: string[], url: string): Promise<{ out: string; err: string }> {
   const out: string[] = [];

@@ -9,6 +9,7 @@ import { type RunningServer, startServer } from '../src/server.js';
 import { type RunningAlertmanager, startAlertmanager } from './support/alertmanager.js';
 import { createTestHost, type TestHost } from './support/netns.js';
 import { startTcpServer, tcpConnects } from './support/tcp.js';
+import { waitFor as waitUntil } from './support/wait.js';
 
 /**
  * The whole path with real parts: Debian's Alertmanager delivers an alert → the responder records the
@@ -17,22 +18,8 @@ import { startTcpServer, tcpConnects } from './support/tcp.js';
 const WEBHOOK_TOKEN = 'fullpath-webhook-token-0123456789';
 const ADMIN_TOKEN = 'fullpath-admin-token-0123456789';
 
-async function waitFor(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  // A check that throws (the host's set not made yet) counts as not yet, whether it throws at once or later.
-  while (
-    !(await Promise.resolve()
-      .then(check)
-      .catch(() => false))
-  ) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const waitFor = (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000) =>
+  waitUntil(what, check, { timeoutMs, everyMs: 100 });
 
 describe('Alertmanager → responder → SSH → nftables', () => {
   let dir: string;

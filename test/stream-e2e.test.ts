@@ -10,6 +10,7 @@ import { type RunningAlertmanager, startAlertmanager } from './support/alertmana
 import { type LokiDouble, startLokiDouble } from './support/loki-double.js';
 import { createTestHost, type TestHost } from './support/netns.js';
 import { startTcpServer, tcpConnects } from './support/tcp.js';
+import { waitFor as waitUntil } from './support/wait.js';
 
 /**
  * The fast path with real parts wherever users have them: sshd failure lines → the Loki double's
@@ -20,18 +21,8 @@ import { startTcpServer, tcpConnects } from './support/tcp.js';
 const WEBHOOK_TOKEN = 'stream-webhook-token-0123456789';
 const ADMIN_TOKEN = 'stream-admin-token-0123456789';
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  // A check that throws (the host's set not made yet) counts as not yet, whether it throws at once or later.
-  while (
-    !(await Promise.resolve()
-      .then(check)
-      .catch(() => false))
-  ) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const waitFor = (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000) =>
+  waitUntil(what, check, { timeoutMs, everyMs: 20 });
 
 async function metric(url: string, pattern: RegExp): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();

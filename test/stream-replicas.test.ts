@@ -3,6 +3,7 @@ import { parseConfig } from '../src/config/load.js';
 import { type RunningServer, startServer } from '../src/server.js';
 import { type LokiDouble, startLokiDouble } from './support/loki-double.js';
 import { createTestSchema, postgresTestUrl, type TestSchema } from './support/postgres.js';
+import { waitFor as waitUntil } from './support/wait.js';
 
 /**
  * Two responder replicas on one real Postgres, both tailing the same Loki: every burst bans once,
@@ -13,13 +14,8 @@ const WEBHOOK_TOKEN = 'replica-webhook-token-0123456789';
 const ADMIN_TOKEN = 'replica-admin-token-0123456789';
 const ATTACKERS = Array.from({ length: 20 }, (_, i) => `198.51.100.${i + 10}`);
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const waitFor = (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000) =>
+  waitUntil(what, check, { timeoutMs, everyMs: 50 });
 
 interface BanJson {
   ip: string;

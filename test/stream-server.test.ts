@@ -6,14 +6,10 @@ import { parseConfig } from '../src/config/load.js';
 import { type RunningServer, startServer } from '../src/server.js';
 import { burstFingerprint } from '../src/stream/identity.js';
 import { type LokiDouble, startLokiDouble } from './support/loki-double.js';
+import { waitFor as waitUntil } from './support/wait.js';
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const waitFor = (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000) =>
+  waitUntil(what, check, { timeoutMs, everyMs: 20 });
 
 interface Ready {
   status: string;
